@@ -1,0 +1,119 @@
+# leakhound: eBPF memory-leak tracer for Go programs.
+# Out-of-tree build into $(OUTPUT); `make V=1` shows full commands.
+
+OUTPUT ?= build
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PKG_CONFIG ?= pkg-config
+VERSION := 0.1.0
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 \
+	  -D_GNU_SOURCE -DLEAKHOUND_VERSION='"$(VERSION)"' -MMD -MP
+INCLUDES := -Iinclude -I$(OUTPUT)
+LIBS := -lbpf -lelf -lz -lcjson
+
+# STATIC=1: link libbpf, libelf and zlib from their static archives; cJSON stays
+# dynamic because Debian's libcjson-dev ships no static archive.
+ifeq ($(STATIC),1)
+LDLIBS := -Wl,-Bstatic -lbpf -lelf -lz -Wl,-Bdynamic -lcjson
+else
+LDLIBS := $(LIBS)
+endif
+
+# SAN=1: ASan + UBSan build for the test suite.
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+
+LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJS := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(LIB_SRCS))
+LIB := $(OUTPUT)/libleakhound.a
+
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
+
+.PHONY: all deps test test-unit test-integration bench fuzz fuzz-run format clean vmlinux
+
+all: $(OUTPUT)/leakhound $(TOOL_BINS)
+
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) include/leakhound.h vmlinux/$(ARCH)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O2 -Wall -Werror --target=bpf -D__TARGET_ARCH_$(ARCH) \
+		-Iinclude -Ivmlinux/$(ARCH) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OUTPUT)/src/%.o: src/%.c $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+$(OUTPUT)/leakhound: $(OUTPUT)/src/main.o $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/%: tests/unit/%.c $(LIB)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
+$(OUTPUT)/tools/%: tools/%.c $(LIB)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
+# Everything leakhound needs to build and test, from Debian packages.
+deps:
+	$(Q)scripts/deps.sh
+
+vmlinux:
+	$(Q)scripts/gen-vmlinux.sh vmlinux/$(ARCH)/vmlinux.h
+
+# The CI suite: unit tests, then integration tests against Go fixtures built now.
+test: all $(UNIT_BINS)
+	$(Q)OUTPUT=$(OUTPUT) tests/run.sh
+
+test-unit: $(UNIT_BINS)
+	$(Q)OUTPUT=$(OUTPUT) tests/run.sh unit
+
+test-integration: all
+	$(Q)OUTPUT=$(OUTPUT) tests/run.sh integration
+
+bench: all
+	$(Q)$(OUTPUT)/tools/lh-bench $(BENCH_ARGS)
+
+format:
+	$(Q)clang-format -i src/*.c include/*.h bpf/*.c tools/*.c tests/unit/*.c
+
+clean:
+	$(Q)rm -rf $(OUTPUT)
+
+-include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tools/*.d)

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "commands.h"
+#include "log.h"
+
+int cmd_check(int argc, char **argv)
+{
+	log_err("'check' is not built yet");
+	return 1;
+}

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "commands.h"
+#include "log.h"
+
+int cmd_symbolize(int argc, char **argv)
+{
+	log_err("'symbolize' is not built yet");
+	return 1;
+}

@@ -1,0 +1,29 @@
+# Shared helpers for integration tests (sourced). Every check prints one line,
+# "PASS <what>" or "FAIL <what>", which tests/run.sh counts.
+
+OUTPUT=${OUTPUT:-build}
+LEAKHOUND=${LEAKHOUND:-$OUTPUT/leakhound}
+FIXTURES=${FIXTURES:-$OUTPUT/fixtures}
+failures=0
+
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+skip() { echo "SKIP $*"; }
+check() { # check "what" command...
+	local what=$1
+	shift
+	if "$@"; then pass "$what"; else fail "$what"; fi
+}
+finish() { exit $((failures > 0)); }
+
+# The go command of one release tag as the fixture manifest names it (go1.22.12).
+go_for() {
+	local tag=$1
+	awk -v t="$tag" '$1 == t { print $2; exit }' "$FIXTURES/toolchains.tsv"
+}
+
+# Rows of the fixture manifest: path release fixture variant
+fixtures() {
+	[ -f "$FIXTURES/manifest.tsv" ] || return 0
+	cat "$FIXTURES/manifest.tsv"
+}
