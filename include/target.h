@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef LEAKHOUND_TARGET_H
+#define LEAKHOUND_TARGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buildinfo.h"
+#include "globals.h"
+#include "goffsets.h"
+#include "hooks.h"
+
+struct elfbin;
+struct gosym;
+
+/* ELF facts of a Go binary, for reports and for choosing code paths. */
+struct gobin_facts {
+	bool pie;		/* ET_DYN */
+	bool dynamic;		/* has an interpreter or DT_NEEDED */
+	bool stripped;		/* no .symtab */
+	bool cgo;		/* runtime/cgo linked in */
+	bool external_link;	/* laid out by a host linker */
+	bool dwarf;		/* .debug_info present */
+	bool dwarf_compressed;	/* SHF_COMPRESSED (zlib) */
+	int dwarf_version;	/* of the first unit, 0 when unknown */
+	const char *go_buildid;	/* .note.go.buildid, "" when absent */
+};
+
+/*
+ * A Go binary and everything leakhound derives from it: build info, pclntab,
+ * probe sites, runtime globals and struct offsets. Opened once per executable
+ * and shared by every process that runs it.
+ */
+struct gobin {
+	struct elfbin *elf;
+	struct go_buildinfo bi;
+	struct gosym *sym;
+	struct gobin_facts facts;
+	bool supported;			/* a Go release leakhound can trace */
+	struct go_hooks hooks;
+	struct go_globals globals;
+	struct go_offsets offsets;
+	int offsets_err;		/* 0, or why offsets are unknown */
+};
+
+/*
+ * NULL with errno: ENOENT/EACCES/... from open, ENOEXEC when the file is not an
+ * ELF file or is corrupt, ENOPKG when it is not a Go program (no build info or
+ * no pclntab). A Go release outside 1.19-1.26 opens with supported = false.
+ */
+struct gobin *gobin__open(const char *path);
+void gobin__free(struct gobin *gb);
+/* A message for the errno values of gobin__open() and target__open(). */
+const char *gobin_strerror(int err);
+
+/* A running Go process. */
+struct target {
+	pid_t pid;
+	char exe[4096];		/* the executable's path inside the target's mount namespace */
+	char root[64];		/* /proc/PID/root: the target's file system, containers included */
+	uint64_t start_time;	/* /proc/PID/stat starttime: tells PID reuse apart */
+	uint64_t bias;		/* load bias: runtime address = link-time address + bias */
+	struct gobin *bin;
+	int mem_fd;		/* /proc/PID/mem, opened on first read */
+};
+
+/* NULL with errno: ESRCH (no such process), EACCES/EPERM, or gobin__open()'s errors. */
+struct target *target__open(pid_t pid);
+void target__free(struct target *t);
+/* Reads target memory at a runtime address; -EFAULT on a short read. */
+int target__read(struct target *t, uint64_t addr, void *buf, size_t len);
+
+#endif

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * A running Go process: its executable (opened through /proc/PID/exe, which
+ * reaches into the target's mount namespace and survives the file being
+ * replaced or deleted), its load bias, and reads of its memory.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "elfbin.h"
+#include "target.h"
+
+/* Field 22 of /proc/PID/stat, after the parenthesised comm that may hold spaces. */
+static int read_start_time(pid_t pid, uint64_t *start)
+{
+	char path[64], buf[1024];
+	const char *p;
+	ssize_t n;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	if (err)
+		return err;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	/* after ") " come fields 3.. : skip 19 of them to reach starttime (22) */
+	for (int field = 3; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%lu", start) != 1)
+		return -EINVAL;
+	return 0;
+}
+
+/* AT_ENTRY from /proc/PID/auxv: where the kernel mapped e_entry. */
+static int read_at_entry(pid_t pid, uint64_t *entry)
+{
+	char path[64];
+	uint64_t aux[2];
+	int fd, err = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (read(fd, aux, sizeof(aux)) == sizeof(aux) && aux[0] != AT_NULL) {
+		if (aux[0] == AT_ENTRY) {
+			*entry = aux[1];
+			err = 0;
+			break;
+		}
+	}
+	close(fd);
+	return err;
+}
+
+/* Load bias of a PIE: AT_ENTRY - e_entry, as delve computes it (STRIPPED-GLOBALS.md §3). */
+static int compute_bias(struct target *t)
+{
+	uint64_t at_entry = 0;
+	int err;
+
+	if (elfbin__type(t->bin->elf) != ET_DYN) {
+		t->bias = 0;
+		return 0;
+	}
+	err = read_at_entry(t->pid, &at_entry);
+	if (err)
+		return err;
+	t->bias = at_entry - elfbin__entry(t->bin->elf);
+	return 0;
+}
+
+struct target *target__open(pid_t pid)
+{
+	struct target *t = calloc(1, sizeof(*t));
+	char path[64];
+	ssize_t n;
+	int err;
+
+	if (!t)
+		return NULL;
+	t->pid = pid;
+	t->mem_fd = -1;
+	snprintf(t->root, sizeof(t->root), "/proc/%d/root", pid);
+	err = read_start_time(pid, &t->start_time);
+	if (err)
+		goto fail;
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, t->exe, sizeof(t->exe) - 1);
+	if (n < 0) {
+		/* kernel threads have no exe; a vanished process has no /proc entry */
+		err = errno == ENOENT ? -ENOEXEC : -errno;
+		goto fail;
+	}
+	t->exe[n] = 0;
+	t->bin = gobin__open(path);
+	if (!t->bin) {
+		err = -errno;
+		goto fail;
+	}
+	err = compute_bias(t);
+	if (err)
+		goto fail;
+	return t;
+fail:
+	target__free(t);
+	errno = -err;
+	return NULL;
+}
+
+void target__free(struct target *t)
+{
+	if (!t)
+		return;
+	if (t->mem_fd >= 0)
+		close(t->mem_fd);
+	gobin__free(t->bin);
+	free(t);
+}
+
+int target__read(struct target *t, uint64_t addr, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (t->mem_fd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
+		t->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (t->mem_fd < 0)
+			return -errno;
+	}
+	n = pread(t->mem_fd, buf, len, addr);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EFAULT;
+}
