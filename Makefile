@@ -107,6 +107,24 @@ test-unit: $(UNIT_BINS)
 test-integration: all
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh integration
 
+# libFuzzer targets (clang, ASan + UBSan): `make fuzz` builds them, `make fuzz-run`
+# runs each for FUZZ_SECONDS on a corpus seeded with the test fixtures.
+FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 300
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DLEAKHOUND_VERSION='"$(VERSION)"' \
+	       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+fuzz: $(FUZZ_BINS)
+
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SKELS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(INCLUDES) $< $(LIB_SRCS) $(LIBS) -o $@
+
+fuzz-run: fuzz
+	$(Q)for f in $(FUZZ_BINS); do OUTPUT=$(OUTPUT) tests/fuzz/run.sh $$f $(FUZZ_SECONDS) || exit 1; done
+
 bench: all
 	$(Q)$(OUTPUT)/tools/lh-bench $(BENCH_ARGS)
 

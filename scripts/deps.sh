@@ -7,7 +7,7 @@ pkgs=(
 	make gcc clang llvm lld pkg-config
 	libbpf-dev bpftool libelf-dev zlib1g-dev libcjson-dev
 	libclang-rt-14-dev	# libFuzzer, ASan, UBSan runtimes
-	binutils file python3 procps util-linux
+	binutils file python3 jq procps util-linux
 	golang-1.19-go		# the oldest supported Go release, and the fallback toolchain
 )
 
