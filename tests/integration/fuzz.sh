@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# A bounded libFuzzer run (ASan + UBSan) of every binary-reader fuzz target, seeded
+# with the fixtures. The long runs are `make fuzz-run`; this catches regressions.
+. "$(dirname "$0")/../lib.sh"
+
+seconds=${LEAKHOUND_FUZZ_SECONDS:-45}
+if ! make -s fuzz OUTPUT="$OUTPUT" > "$OUTPUT/fuzz-build.log" 2>&1; then
+	fail "building the fuzz targets: $(tail -n 5 "$OUTPUT/fuzz-build.log")"
+	finish
+fi
+for f in "$OUTPUT"/fuzz/fuzz_*; do
+	[ -x "$f" ] && [ -f "$f" ] || continue
+	name=$(basename "$f")
+	if OUTPUT=$OUTPUT tests/fuzz/run.sh "$f" "$seconds" > "$OUTPUT/fuzz/$name.log" 2>&1; then
+		runs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$OUTPUT/fuzz/$name.log")
+		pass "$name: ${runs:-?} inputs in ${seconds}s without a crash, leak or hang"
+	else
+		fail "$name: $(grep -m1 -E 'ERROR|SUMMARY' "$OUTPUT/fuzz/$name.log")"
+		tail -n 30 "$OUTPUT/fuzz/$name.log"
+	fi
+done
+finish
