@@ -737,7 +737,8 @@ static void judge_sysctls(struct checklist *cl, const struct privs *p)
 		add(cl, "privileges", "kernel.perf_event_paranoid", ST_NOTE, "not readable");
 	else
 		add(cl, "privileges", "kernel.perf_event_paranoid", ST_NOTE,
-		    "%ld (uprobe events need CAP_PERFMON whatever its value)", p->paranoid);
+		    "%ld (irrelevant: uprobe events need capabilities whatever its value)",
+		    p->paranoid);
 	if (p->ptrace_scope < 0)
 		add(cl, "privileges", "kernel.yama.ptrace_scope", ST_NOTE, "no Yama LSM");
 	else if (p->ptrace_scope >= 3)
