@@ -112,6 +112,109 @@ static const uint16_t map1[256] = {
 #undef G3B
 #undef G3Z
 
+/*
+ * Opcodes defined in the three-byte legacy maps and the VEX/EVEX maps, under
+ * any mandatory prefix, W or L (SDM tables A-4, A-5 and the AVX/AVX-512
+ * chapters, as binutils 2.40 decodes them). Bit n of word w: opcode 32 * w + n.
+ */
+enum { T_LEG2, T_LEG3, T_VEX1, T_VEX2, T_VEX3, T_EVEX1, T_EVEX2, T_EVEX3, T_EVEX5, T_EVEX6 };
+
+static const uint32_t defined_ops[][8] = {
+	[T_LEG2] = { 0x70b10fff, 0xffbf0f3f, 0x00000003, 0x00000000, 0x00000007, 0x00000000,
+		     0xf900bf00, 0x1f630000 },
+	[T_LEG3] = { 0x00f0ff00, 0x00000007, 0x00000017, 0x0000000f, 0x00000000, 0x00000000,
+		     0x8000d000, 0x00010000 },
+	[T_VEX1] = { 0x00ff0000, 0x0000ff00, 0xffff0cf6, 0xf0ffffff, 0x030f0000, 0x00004000,
+		     0xffff0074, 0x7fffffff },
+	[T_VEX2] = { 0x77c8ffff, 0xffffff3f, 0x070f02e3, 0x03040000, 0xffc05000, 0xfff3ffc0,
+		     0xf8008000, 0x00ecffff },
+	[T_VEX3] = { 0x23f0ff77, 0x030f0007, 0xf0001f57, 0xff00ff0f, 0x00000000, 0x00000000,
+		     0x8000c000, 0x00010000 },
+	[T_EVEX1] = { 0x00ff0000, 0x0000ff00, 0xfff20000, 0xcf7fffff, 0x00000000, 0x00000000,
+		      0xff7e0074, 0x7f7effff },
+	[T_EVEX2] = { 0xff7f3811, 0xffff3fff, 0x0f3ff0fd, 0xffef017c, 0xffc0af08, 0xfff0ffc0,
+		      0xf000bd10, 0x00000000 },
+	[T_EVEX3] = { 0xeff08f3b, 0xcf0000ef, 0x00f3001c, 0x000f00c0, 0x00000000, 0x00000000,
+		      0x0000c004, 0x00000000 },
+	[T_EVEX5] = { 0x20030000, 0x0000f400, 0xff020000, 0x7f004000, 0x00000000, 0x00000000,
+		      0x00000000, 0x00000000 },
+	[T_EVEX6] = { 0x00080000, 0x00003000, 0x00c0f00c, 0x00000000, 0xffc00000, 0xffc0ffc0,
+		      0x00c00000, 0x00000000 },
+};
+
+/*
+ * x87 escapes D8-DF (SDM tables A-7 to A-22): per opcode, the ModRM.reg values
+ * valid with a memory operand, and the ModRM bytes C0-FF that are defined.
+ */
+static const struct {
+	uint8_t mem;
+	uint64_t reg;
+} x87_valid[8] = {
+	{ 0xff, 0xffffffffffffffffull }, { 0xfd, 0xffff7f330001ffffull },
+	{ 0xff, 0x00000200ffffffffull }, { 0xaf, 0x00ffff3fffffffffull },
+	{ 0xff, 0xffffffff0000ffffull }, { 0xdf, 0x0000ffffffff00ffull },
+	{ 0xff, 0xffffffff0200ffffull }, { 0xff, 0x00ffff01000000ffull },
+};
+
+static bool bit_set(const uint32_t *map, uint8_t op)
+{
+	return map[op >> 5] & (1u << (op & 31));
+}
+
+/* Whether a map's opcode is defined at all; maps 0 and 1 are in map0/map1. */
+static bool opcode_defined(const struct x86_insn *insn)
+{
+	static const int8_t legacy[4] = { -1, -1, T_LEG2, T_LEG3 };
+	static const int8_t vex[4] = { -1, T_VEX1, T_VEX2, T_VEX3 };
+	static const int8_t evex[7] = { -1, T_EVEX1, T_EVEX2, T_EVEX3, -1, T_EVEX5, T_EVEX6 };
+	int t = -1;
+
+	if (insn->enc == X86_ENC_LEGACY)
+		t = insn->opmap < 4 ? legacy[insn->opmap] : -1;
+	else if (insn->enc == X86_ENC_EVEX)
+		t = insn->opmap < 7 ? evex[insn->opmap] : -1;
+	else
+		t = insn->opmap < 4 ? vex[insn->opmap] : -1;
+	if (insn->enc == X86_ENC_LEGACY && insn->opmap < 2)
+		return true;
+	return t >= 0 && bit_set(defined_ops[t], insn->opcode);
+}
+
+/* Register-only (mod = 3) forms that do not exist: memory-only instructions. */
+static bool modrm_form_valid(const struct x86_insn *insn)
+{
+	uint8_t op = insn->opcode, modrm = insn->modrm;
+	unsigned int reg = (modrm >> 3) & 7;
+	bool mod3 = (modrm >> 6) == 3;
+
+	if (insn->enc != X86_ENC_LEGACY || !insn->has_modrm)
+		return true;
+	if (insn->opmap == 0) {
+		if (op >= 0xd8 && op <= 0xdf)
+			return mod3 ? (x87_valid[op - 0xd8].reg >> (modrm - 0xc0)) & 1
+				    : (x87_valid[op - 0xd8].mem >> reg) & 1;
+		if (op == 0x8d || (op == 0xff && (reg == 3 || reg == 5)))
+			return !mod3; /* lea, far call/jmp through memory */
+		return true;
+	}
+	if (insn->opmap == 1 && mod3) {
+		switch (op) {
+		case 0x0d: /* prefetch */
+		case 0x13: /* movlps/movlpd store */
+		case 0x17: /* movhps/movhpd store */
+		case 0x2b: /* movntps/movntpd */
+		case 0xb2: /* lss */
+		case 0xb4: /* lfs */
+		case 0xb5: /* lgs */
+		case 0xc3: /* movnti */
+			return false;
+		case 0xc7: /* cmpxchg8b/16b */
+			return reg != 1;
+		}
+	}
+	return true;
+}
+
 /* Decoder state while walking one instruction. */
 struct dec {
 	const uint8_t *p;
@@ -170,6 +273,9 @@ static int decode_prefixes(struct dec *d, struct x86_insn *insn)
 		 * toolchain emits one, and objdump prints it apart: refuse. */
 		if (d->i < d->n && (legacy_prefix_bit(d->p[d->i]) || (d->p[d->i] & 0xf0) == 0x40))
 			return -EINVAL;
+		/* REX 9B: objdump prints the REX apart from fwait (9B prefixes x87 ops) */
+		if (d->i < d->n && d->p[d->i] == 0x9b)
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -185,6 +291,10 @@ static int decode_modrm(struct dec *d, struct x86_insn *insn)
 	insn->modrm = modrm;
 	mod = modrm >> 6;
 	rm = modrm & 7;
+	/* mov to/from CR/DR (0F 20-23) ignores mod: always registers (SDM MOV-Control Registers) */
+	if (insn->enc == X86_ENC_LEGACY && insn->opmap == 1 && insn->opcode >= 0x20 &&
+	    insn->opcode <= 0x23)
+		return 0;
 	if (mod == 3)
 		return 0;
 	if (rm == 4) {
@@ -430,11 +540,11 @@ static int decode_operands(struct dec *d, struct x86_insn *insn, unsigned int fl
 {
 	int ilen;
 
-	if (flags & F_BAD)
+	if ((flags & F_BAD) || !opcode_defined(insn))
 		return -EINVAL;
 	if ((flags & F_M) && decode_modrm(d, insn))
 		return -EINVAL;
-	if (!group_valid(insn))
+	if (!group_valid(insn) || !modrm_form_valid(insn))
 		return -EINVAL;
 	ilen = imm_len(d, insn, flags);
 	if (ilen < 0)
@@ -466,6 +576,10 @@ int x86_decode(const uint8_t *p, size_t n, uint64_t addr, struct x86_insn *insn)
 			return -EINVAL;
 		flags = vex_flags(insn);
 	} else {
+		/* 9B before an x87 escape is the "wait" of fstenv/fstcw/fsave/...: objdump
+		 * folds it into the next instruction, the CPU runs it on its own. */
+		if (b == 0x9b && d.i < d.n && d.p[d.i] >= 0xd8 && d.p[d.i] <= 0xdf)
+			return -EINVAL;
 		/* 8F with ModRM.reg != 0 is AMD XOP */
 		if (b == 0x8f && (d.i >= d.n || ((d.p[d.i] >> 3) & 7)))
 			return -EINVAL;
