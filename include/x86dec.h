@@ -72,9 +72,11 @@ struct x86_insn {
 	int64_t imm;		/* sign-extended immediate (first one for ENTER) */
 };
 
-/* Decodes one instruction at p (n bytes available) located at addr. -EINVAL if unknown or truncated. */
+/* Decodes one instruction at p (n bytes available) located at addr.
+ * -EINVAL if unknown or truncated. */
 int x86_decode(const uint8_t *p, size_t n, uint64_t addr, struct x86_insn *insn);
-/* Whether the kernel's uprobe code emulates it (no single-step trap): nop, push, call/jmp/jcc rel. */
+/* Whether the kernel's uprobe code emulates it (no single-step trap):
+ * nop, push, call/jmp/jcc rel. */
 bool x86_insn_emulated(const struct x86_insn *insn);
 /*
  * Whether the kernel accepts a uprobe on it at all (arch_uprobe_analyze_insn():

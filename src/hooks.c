@@ -78,7 +78,8 @@ struct regs_row {
  * before the function writes any of them, so these are the entry values.
  */
 static const struct regs_row regs_rows[] = {
-	/* func mallocgc(size uintptr, typ *_type, needzero bool) (malloc.go@1.19:842, @1.26:1067) */
+	/* func mallocgc(size uintptr, typ *_type, needzero bool)
+	 * (malloc.go@1.19:842, @1.26:1067) */
 	{ HOOK_MALLOCGC, 0, 0, "rax=size rbx=typ cl=needzero" },
 	/* split functions (malloc.go@1.24:1098-1524): needzero dropped from tiny and the
 	 * scan kinds in 1.25 (malloc.go@1.25:1110,1352,1443) */
@@ -90,7 +91,8 @@ static const struct regs_row regs_rows[] = {
 	{ HOOK_MALLOCGC_SMALL_SCAN_HEADER, 24, 24, "rax=size rbx=typ cl=needzero" },
 	{ HOOK_MALLOCGC_SMALL_SCAN_HEADER, 25, 0, "rax=size rbx=typ" },
 	{ HOOK_MALLOCGC_LARGE, 24, 0, "rax=size rbx=typ cl=needzero" },
-	/* func profilealloc(mp *m, x unsafe.Pointer, size uintptr) (malloc.go@1.19:1222, @1.26:2238) */
+	/* func profilealloc(mp *m, x unsafe.Pointer, size uintptr)
+	 * (malloc.go@1.19:1222, @1.26:2238) */
 	{ HOOK_PROFILEALLOC, 0, 0, "rax=mp rbx=x rcx=size" },
 	/* mProf_Malloc(p, size) (mprof.go@1.22:425) -> (mp, p, size) (mprof.go@1.23:437) */
 	{ HOOK_MPROF_MALLOC, 0, 22, "rax=p rbx=size" },
@@ -116,7 +118,8 @@ static const struct regs_row regs_rows[] = {
 	{ HOOK_GC_MARK_TERMINATION, 0, 21, "" },
 	{ HOOK_GC_MARK_TERMINATION, 22, 22, "al=stw.reason rbx=stw.start" },
 	{ HOOK_GC_MARK_TERMINATION, 23, 0,
-	  "al=stw.reason rbx=stw.startedStopping rcx=stw.finishedStopping rdi=stw.stoppingCPUTime" },
+	  "al=stw.reason rbx=stw.startedStopping rcx=stw.finishedStopping "
+	  "rdi=stw.stoppingCPUTime" },
 	/* func mProf_Flush() (mprof.go@1.26:383) */
 	{ HOOK_MPROF_FLUSH, 0, 0, "" },
 };
@@ -228,8 +231,12 @@ static bool effect_map0(const struct x86_insn *in, struct effect *e)
 	if (op < 0x40 && (op & 7) < 6) {
 		bool cmp = (op >> 3) == 7;
 
-		if (!cmp)
-			e->writes = (op & 7) < 2 ? rm_dst(in) : (op & 7) < 4 ? BIT(modrm_reg(in)) : BIT(RAX);
+		if (cmp)
+			return true;
+		if ((op & 7) < 2)
+			e->writes = rm_dst(in);
+		else
+			e->writes = (op & 7) < 4 ? BIT(modrm_reg(in)) : BIT(RAX);
 		return true;
 	}
 	switch (op) {
@@ -453,8 +460,7 @@ int probe_site_pick(const uint8_t *code, size_t len, uint64_t entry, uint32_t ar
 			return 0;
 		}
 		if (is_control_transfer(&in)) {
-			*why = (w.clobbered & argmask) ? "arguments are overwritten before the first branch"
-						     : "control leaves the straight-line path first";
+			*why = "control leaves the straight-line path first";
 			break;
 		}
 		if (!insn_effect(&in, &e)) {
@@ -656,12 +662,11 @@ static const char *version_note(enum go_hook_id id, int minor)
 {
 	switch (id) {
 	case HOOK_MALLOCGC:
-		return minor >= 24 ? "dispatcher since 1.24; sampling happens in the per-kind functions"
-				   : NULL;
+		return minor >= 24 ? "dispatcher since 1.24: the per-kind functions sample" : NULL;
 	case HOOK_GOEXIT0:
-		return minor >= 22 ? "1.22+: only calls gdestroy and schedule; hook gdestroy" : NULL;
+		return minor >= 22 ? "only calls gdestroy and schedule since 1.22" : NULL;
 	case HOOK_NEWPROC1:
-		return "runs on g0; newg is in rax at each RET (single-stepped): prefer newg_visible";
+		return "on g0; rax = newg at each RET (single-stepped): prefer newg_visible";
 	case HOOK_NEWG_VISIBLE:
 		return "runs on g0 (systemstack): r14 is g0, not the creating goroutine";
 	default:

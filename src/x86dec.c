@@ -532,8 +532,9 @@ static void set_target(struct x86_insn *insn, unsigned int flags)
 	if ((flags & (F_REL8 | F_REL32)) || xbegin)
 		insn->target = (int64_t)(next + (uint64_t)insn->imm);
 	else if (insn->rip_rel)
-		insn->target = (int64_t)(next + (uint64_t)read_le(insn->bytes + insn->len - insn->imm_len -
-								     insn->disp_len, 4));
+		insn->target = (int64_t)(next + (uint64_t)read_le(insn->bytes + insn->len -
+								     insn->imm_len - insn->disp_len,
+								     4));
 }
 
 static int decode_operands(struct dec *d, struct x86_insn *insn, unsigned int flags)
@@ -737,7 +738,8 @@ static const char *const map1_names[256] = {
 	[0x1f] = "nop",	    [0x31] = "rdtsc",	 [0xa2] = "cpuid",    [0xa3] = "bt",
 	[0xa4 ... 0xa5] = "shld", [0xab] = "bts", [0xac ... 0xad] = "shrd", [0xaf] = "imul",
 	[0xb0 ... 0xb1] = "cmpxchg", [0xb3] = "btr", [0xb6 ... 0xb7] = "movzx", [0xbb] = "btc",
-	[0xbc] = "bsf",	    [0xbd] = "bsr",	 [0xbe ... 0xbf] = "movsx", [0xc0 ... 0xc1] = "xadd",
+	[0xbc] = "bsf",	    [0xbd] = "bsr",	 [0xbe ... 0xbf] = "movsx",
+	[0xc0 ... 0xc1] = "xadd",
 	[0xc8 ... 0xcf] = "bswap",
 };
 
