@@ -7,6 +7,7 @@
  * The same choice on real binaries is tests/integration/hooks.sh.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hooks.h"
@@ -113,9 +114,43 @@ static void test_regs_mask(void)
 	CHECK(regs_mask("rax") == 0 && regs_mask("foo=1") == 0, "malformed regs ignored");
 }
 
+/* Random code: never a site outside the function or inside an instruction. */
+static void test_pick_random(void)
+{
+	unsigned long found = 0, fallback = 0, refused = 0, bad = 0;
+	uint8_t code[64];
+
+	srand(4242);
+	for (int i = 0; i < 200000; i++) {
+		size_t len = 1 + rand() % sizeof(code);
+		struct probe_site site;
+		const char *why;
+		struct x86_insn in;
+		int err;
+
+		for (size_t k = 0; k < sizeof(code); k++)
+			code[k] = rand();
+		err = probe_site_pick(code, len, ENTRY, rand() & 0xffff, &site, &why);
+		if (err == -EINVAL) {
+			refused++;
+			continue;
+		}
+		err ? fallback++ : found++;
+		if (site.addr < ENTRY || site.addr + site.insn.len > ENTRY + len ||
+		    x86_decode(code + (site.addr - ENTRY), len - (site.addr - ENTRY), site.addr,
+			       &in) ||
+		    in.len != site.insn.len || (!err && !x86_insn_emulated(&in)))
+			bad++;
+	}
+	CHECK(bad == 0 && found > 0 && fallback > 0,
+	      "random code: %lu sites, %lu entry fallbacks, %lu refused, %lu bad", found, fallback,
+	      refused, bad);
+}
+
 int main(void)
 {
 	test_pick();
+	test_pick_random();
 	test_regs_mask();
 	CHECK(!strcmp(hook_name(HOOK_NEWG_VISIBLE), "newg_visible") &&
 		      !strcmp(hook_name(HOOK__COUNT), "?"),
