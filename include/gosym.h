@@ -3,6 +3,7 @@
 #define LEAKHOUND_GOSYM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct elfbin;
@@ -70,6 +71,13 @@ int gosym__func_by_pc(const struct gosym *gs, uint64_t pc, struct gosym_func *fn
  * repeat, the function with the lowest entry wins.
  */
 int gosym__func_by_name(struct gosym *gs, const char *name, struct gosym_func *fn);
+
+/*
+ * Heap bytes the index holds: the name index once built, the per-function pc
+ * checkpoints built by lookups, and the checkpoint slot array (virtual until
+ * touched). The tables themselves stay in the file mapping.
+ */
+size_t gosym__memory(const struct gosym *gs);
 
 /*
  * Frames of pc, innermost first, inlined frames expanded; the last one is the
