@@ -20,6 +20,7 @@ struct elf_sect {
 	uint64_t size;
 	uint64_t flags; /* SHF_* */
 	uint32_t type;	/* SHT_* */
+	uint32_t link;	/* sh_link: index of the linked section, libelf numbering */
 };
 
 struct elf_seg {
