@@ -44,6 +44,7 @@ static void usage(FILE *out)
 		"Options:\n"
 		"  -j, --json   one JSON document: {\"binary\", \"addresses\": [{\"address\",\n"
 		"               \"frames\": [{\"function\", \"file\", \"line\", \"inlined\"}]}]}\n"
+		"               (frames is empty outside every function)\n"
 		"  -h, --help   this help\n");
 }
 

@@ -296,6 +296,46 @@ done:
 	free(cp.buf);
 }
 
+/*
+ * Without symbols and with moduledata unrecognisable (its pcHeader pointer
+ * broken), runtime.text must come from pcHeader.textStart and give the same
+ * functions; where textStart is 0 (Go 1.26) nothing is left: EINVAL.
+ */
+static void check_text_fallback(const char *path, struct elfbin *eb, const struct gosym *gs)
+{
+	const struct gosym_info *in = gosym__info(gs);
+	uint64_t off, hdr, zero = 0, text_start = 0;
+	struct elfbin *e2 = NULL;
+	struct gosym *g2 = NULL;
+	struct gosym_func a, b;
+	uint32_t differ = 0;
+	struct copy cp;
+
+	if (elfbin__has_symtab(eb) || !in->moduledata || copy_file(path, &cp))
+		return;
+	if (!file_off_of(eb, in->moduledata, &off))
+		memcpy(cp.buf + off, &zero, 8);
+	if (!file_off_of(eb, in->pclntab, &hdr))
+		memcpy(&text_start, cp.buf + hdr + 24, 8);
+	e2 = elfbin__open_mem(cp.buf, cp.len);
+	g2 = e2 ? gosym__open(e2) : NULL;
+	if (!text_start) {
+		CHECK(!g2 && errno == EINVAL, "%s: no moduledata and textStart 0: EINVAL", path);
+	} else {
+		CHECK(g2 && !strcmp(gosym__info(g2)->text_how, "pcHeader.textStart") &&
+		      !gosym__info(g2)->moduledata, "%s: without moduledata, runtime.text from "
+		      "pcHeader.textStart", path);
+		for (uint32_t i = 0; g2 && i < gosym__func_count(gs); i++) {
+			gosym__func_at(gs, i, &a);
+			differ += gosym__func_at(g2, i, &b) || a.entry != b.entry;
+		}
+		CHECK(g2 && !differ, "%s: the same function entries (%u differ)", path, differ);
+	}
+	gosym__free(g2);
+	elfbin__free(e2);
+	free(cp.buf);
+}
+
 static void check_binary(const char *path)
 {
 	struct elfbin *eb = elfbin__open(path);
@@ -310,6 +350,7 @@ static void check_binary(const char *path)
 	check_frames(gs, path);
 	check_bad_headers(path, eb, gs);
 	check_inline_cycle(path, eb, gs);
+	check_text_fallback(path, eb, gs);
 	gosym__free(gs);
 	elfbin__free(eb);
 }
