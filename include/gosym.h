@@ -47,10 +47,14 @@ struct gosym_info {
 	uint64_t etext;		/* end of the last function */
 	uint64_t moduledata;	/* runtime.firstmoduledata, 0 when not found */
 	uint64_t gofunc;	/* moduledata.gofunc (base of funcdata), 0 when not found */
-	const char *pclntab_how;	/* "section .gopclntab", "symbol runtime.pclntab", "scan" */
-	const char *moduledata_how;	/* "section .go.module", "symbol", "scan", "scan (relocations)",
-					 * "not found" */
-	const char *text_how;	/* "symbol runtime.text", "moduledata.text", "pcHeader.textStart" */
+	/* "section .gopclntab", "section .data.rel.ro.gopclntab", "symbol runtime.pclntab",
+	 * "scan" */
+	const char *pclntab_how;
+	/* "section .go.module", "symbol runtime.firstmoduledata", "scan",
+	 * "scan (relocations)", "not found" */
+	const char *moduledata_how;
+	/* "symbol runtime.text", "moduledata.text", "pcHeader.textStart" */
+	const char *text_how;
 };
 
 /*

@@ -49,7 +49,6 @@ enum {
 	MD_FINDFUNCTAB = 152,
 	MD_MINPC = 160,
 	MD_TEXT = 176,
-	MD_ETEXT = 184,
 	MD_GOFUNC_118 = 304,
 	MD_GOFUNC_120 = 320,
 };
@@ -62,7 +61,7 @@ enum {
 #define FFB_BUCKET 4096
 #define FFB_SUBBUCKET 256
 #define FFB_SIZE 20
-/* A bucket entry is a hint: this many functions past it, trust the binary search. */
+/* A bucket is a hint: after this many steps past it, fall back to the binary search. */
 #define FFB_MAX_SCAN 64
 
 /* File bytes from vaddr to the end of the file image of its PT_LOAD. */
@@ -608,7 +607,9 @@ static uint32_t name_hash(const char *s)
 
 static const char *func_name(const struct gosym *gs, uint32_t i)
 {
-	return gosym_name_at(gs, (int32_t)rd32(gs->pclntable.p + ftab_funcoff(gs, i) + FUNC_NAMEOFF));
+	const uint8_t *f = gs->pclntable.p + ftab_funcoff(gs, i);
+
+	return gosym_name_at(gs, (int32_t)rd32(f + FUNC_NAMEOFF));
 }
 
 /* Inserted in index (= entry) order, so a probe finds the lowest entry first. */

@@ -242,8 +242,10 @@ static double bench_cached(const struct gosym *gs, const uint64_t *set, size_t n
 
 static void bench_names(struct gosym *gs)
 {
-	static const char *const names[] = { "runtime.mallocgc", "runtime.newproc1",
-					     "runtime.profilealloc", "runtime.gcStart", "main.main" };
+	static const char *const names[] = {
+		"runtime.mallocgc", "runtime.newproc1", "runtime.profilealloc",
+		"runtime.gcStart",  "main.main",
+	};
 	struct gosym_func fn;
 	double t = now(), build, per;
 	int found = 0;
@@ -286,8 +288,8 @@ static int run(const char *path, size_t n)
 	       "then %zu KiB)\n", rate / 1e6, ncold, mem / 1024);
 	fill_pcs(gs, pcs, n, 0);
 	rate = bench_uncached(gs, pcs, n, &fpl);
-	printf("uncached lookups:   %.2f M/s (uniform function, uniform offset; %.2f frames each)\n",
-	       rate / 1e6, fpl);
+	printf("uncached lookups:   %.2f M/s (uniform function, uniform offset; "
+	       "%.2f frames each)\n", rate / 1e6, fpl);
 	fill_pcs(gs, pcs, n, 1);
 	rate = bench_uncached(gs, pcs, n, &fpl);
 	printf("uncached lookups:   %.2f M/s (uniform over text bytes; %.2f frames each)\n",
