@@ -3,6 +3,7 @@
 #define LEAKHOUND_GOSYM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct elfbin;
@@ -46,10 +47,14 @@ struct gosym_info {
 	uint64_t etext;		/* end of the last function */
 	uint64_t moduledata;	/* runtime.firstmoduledata, 0 when not found */
 	uint64_t gofunc;	/* moduledata.gofunc (base of funcdata), 0 when not found */
-	const char *pclntab_how;	/* "section .gopclntab", "symbol runtime.pclntab", "scan" */
-	const char *moduledata_how;	/* "section .go.module", "symbol", "scan", "scan (relocations)",
-					 * "not found" */
-	const char *text_how;	/* "symbol runtime.text", "moduledata.text", "pcHeader.textStart" */
+	/* "section .gopclntab", "section .data.rel.ro.gopclntab", "symbol runtime.pclntab",
+	 * "scan" */
+	const char *pclntab_how;
+	/* "section .go.module", "symbol runtime.firstmoduledata", "scan",
+	 * "scan (relocations)", "not found" */
+	const char *moduledata_how;
+	/* "symbol runtime.text", "moduledata.text", "pcHeader.textStart" */
+	const char *text_how;
 };
 
 /*
@@ -70,6 +75,13 @@ int gosym__func_by_pc(const struct gosym *gs, uint64_t pc, struct gosym_func *fn
  * repeat, the function with the lowest entry wins.
  */
 int gosym__func_by_name(struct gosym *gs, const char *name, struct gosym_func *fn);
+
+/*
+ * Heap bytes the index holds: the name index once built, the per-function pc
+ * checkpoints built by lookups, and the checkpoint slot array (virtual until
+ * touched). The tables themselves stay in the file mapping.
+ */
+size_t gosym__memory(const struct gosym *gs);
 
 /*
  * Frames of pc, innermost first, inlined frames expanded; the last one is the

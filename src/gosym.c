@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "elfbin.h"
-#include "gosym.h"
+#include "gosym_int.h"
 
 /* pcHeader magics (internal/abi/symtab.go@1.26, runtime/symtab.go before). */
 #define MAGIC_GO12 0xfffffffbu	/* 1.2-1.15 */
@@ -39,42 +39,6 @@ enum {
 };
 
 /*
- * runtime._func: 1.18-1.19 have no startLine, so npcdata's tail moves by 4
- * (runtime/symtab.go@1.19 vs @1.20; runtime/runtime2.go@1.21+).
- */
-enum {
-	FUNC_ENTRYOFF = 0,
-	FUNC_NAMEOFF = 4,
-	FUNC_PCSP = 16,
-	FUNC_PCFILE = 20,
-	FUNC_PCLN = 24,
-	FUNC_NPCDATA = 28,
-	FUNC_CUOFF = 32,
-	FUNC_NFUNCDATA_118 = 39,
-	FUNC_SIZE_118 = 40,
-	FUNC_NFUNCDATA_120 = 43,
-	FUNC_SIZE_120 = 44,
-};
-
-/* internal/abi/symtab.go@1.21+ (runtime/symtab.go before): same numbers 1.18-1.26. */
-#define PCDATA_INLTREEINDEX 2
-#define FUNCDATA_INLTREE 3
-
-/*
- * runtime.inlinedCall: 1.18-1.19 {parent i16, funcID u8, _, file i32, line i32,
- * func_ i32, parentPc i32} (runtime/symtab.go@1.19); 1.20+ {funcID u8, _ [3]u8,
- * nameOff i32, parentPc i32, startLine i32} (runtime/symtabinl.go@1.21).
- */
-enum {
-	INL_NAME_118 = 12,
-	INL_PARENTPC_118 = 16,
-	INL_SIZE_118 = 20,
-	INL_NAME_120 = 4,
-	INL_PARENTPC_120 = 8,
-	INL_SIZE_120 = 16,
-};
-
-/*
  * runtime.moduledata (runtime/symtab.go per tag): unchanged up to etext in
  * 1.16-1.26; gofunc moves when 1.20 adds covctrs/ecovctrs.
  */
@@ -82,65 +46,23 @@ enum {
 	MD_PCHEADER = 0,
 	MD_FUNCNAMETAB = 8,
 	MD_FTAB = 128,
+	MD_FINDFUNCTAB = 152,
 	MD_MINPC = 160,
 	MD_TEXT = 176,
-	MD_ETEXT = 184,
 	MD_GOFUNC_118 = 304,
 	MD_GOFUNC_120 = 320,
 };
 
-/* Inline chains deeper than this are cut: a corrupt parentPc cycle must end. */
-#define MAX_INLINE_WALK 128
-/* Varints in pcvalue tables are uint32: at most 5 bytes (runtime.readvarint). */
-#define MAX_VARINT_SHIFT 28
-
-struct span {
-	const uint8_t *p;
-	uint64_t len;
-};
-
-struct gosym {
-	struct gosym_info info;
-	struct span tab;	/* the whole table, from the pcHeader */
-	struct span funcnames;	/* NUL-terminated names */
-	struct span cutab;	/* uint32 offsets into filetab, per compilation unit */
-	struct span filetab;	/* NUL-terminated file names */
-	struct span pctab;	/* pcvalue tables */
-	struct span pclntable;	/* functab, then the _func records */
-	struct span gofunc;	/* funcdata (inline trees) up to the end of its segment */
-	uint32_t nfunc;
-	uint32_t quantum;
-	uint32_t func_size;	/* sizeof(_func) before pcdata */
-	uint32_t nfuncdata_off;
-	uint32_t inl_size, inl_name, inl_parentpc;
-	/* func_by_name: open-addressing hash of index + 1, built on first use */
-	uint32_t *names;
-	uint32_t names_mask;
-};
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static inline uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-/* A NUL-terminated string at off inside s, or NULL. */
-static const char *span_str(const struct span *s, uint64_t off)
-{
-	if (off >= s->len || !memchr(s->p + off, 0, s->len - off))
-		return NULL;
-	return (const char *)s->p + off;
-}
+/*
+ * runtime.findfunctab: one findfuncbucket {idx uint32; subbuckets [16]uint8} per
+ * abi.FuncTabBucketSize (4096) bytes of text from minpc, each subbucket 256 bytes
+ * (runtime/symtab.go findfunc, 1.18-1.26; written by cmd/link/internal/ld/pcln.go).
+ */
+#define FFB_BUCKET 4096
+#define FFB_SUBBUCKET 256
+#define FFB_SIZE 20
+/* A bucket is a hint: after this many steps past it, fall back to the binary search. */
+#define FFB_MAX_SCAN 64
 
 /* File bytes from vaddr to the end of the file image of its PT_LOAD. */
 static int seg_span(const struct elfbin *eb, uint64_t vaddr, struct span *out)
@@ -159,16 +81,6 @@ static int seg_span(const struct elfbin *eb, uint64_t vaddr, struct span *out)
 
 /* ---- the table: header and function table ---------------------------------- */
 
-static inline uint32_t ftab_entryoff(const struct gosym *gs, uint32_t i)
-{
-	return rd32(gs->pclntable.p + 8 * (uint64_t)i);
-}
-
-static inline uint32_t ftab_funcoff(const struct gosym *gs, uint32_t i)
-{
-	return rd32(gs->pclntable.p + 8 * (uint64_t)i + 4);
-}
-
 /* Splits the table into its five parts; every offset is checked against len. */
 static int parse_tables(struct gosym *gs, const uint8_t *p, uint64_t len)
 {
@@ -183,11 +95,13 @@ static int parse_tables(struct gosym *gs, const uint8_t *p, uint64_t len)
 	/* the linker writes them in this order (cmd/link/internal/ld/pcln.go) */
 	if (off[0] < PCH_SIZE)
 		return -EINVAL;
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 5; i++)
 		if (off[i] > off[i + 1])
 			return -EINVAL;
+	for (int i = 0; i < 5; i++) {
 		parts[i]->p = p + off[i];
 		parts[i]->len = off[i + 1] - off[i];
+		parts[i]->nul_end = parts[i]->len && !parts[i]->p[parts[i]->len - 1];
 	}
 	return 0;
 }
@@ -509,6 +423,18 @@ static void find_gofunc(struct gosym *gs, struct elfbin *eb)
 	gs->info.gofunc = gofunc;
 }
 
+/* The runtime's own pc -> function index: saves most of a binary search. */
+static void find_findfunctab(struct gosym *gs, struct elfbin *eb)
+{
+	uint64_t md = gs->info.moduledata, ff, minpc;
+
+	if (!md || elfbin__read_ptr(eb, md + MD_FINDFUNCTAB, &ff) ||
+	    elfbin__read_ptr(eb, md + MD_MINPC, &minpc) || minpc < gs->info.text ||
+	    seg_span(eb, ff, &gs->findfunctab))
+		return;
+	gs->minpc_off = minpc - gs->info.text;
+}
+
 struct gosym *gosym__open(struct elfbin *eb)
 {
 	struct gosym *gs = calloc(1, sizeof(*gs));
@@ -524,6 +450,13 @@ struct gosym *gosym__open(struct elfbin *eb)
 	if (err)
 		goto fail;
 	find_gofunc(gs, eb);
+	find_findfunctab(gs, eb);
+	gs->pcv = calloc(1, sizeof(*gs->pcv) +
+			    (size_t)gs->nfunc * PCV_KINDS * sizeof(gs->pcv->slot[0]));
+	if (!gs->pcv) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	return gs;
 fail:
 	gosym__free(gs);
@@ -535,6 +468,7 @@ void gosym__free(struct gosym *gs)
 {
 	if (!gs)
 		return;
+	gosym_pcv_free(gs);
 	free(gs->names);
 	free(gs);
 }
@@ -544,6 +478,15 @@ const struct gosym_info *gosym__info(const struct gosym *gs)
 	return &gs->info;
 }
 
+size_t gosym__memory(const struct gosym *gs)
+{
+	size_t names = gs->names ? (gs->names_mask + 1) * sizeof(*gs->names) : 0;
+
+	return sizeof(*gs) + names + sizeof(*gs->pcv) +
+	       (size_t)gs->nfunc * PCV_KINDS * sizeof(gs->pcv->slot[0]) +
+	       __atomic_load_n(&gs->pcv->bytes, __ATOMIC_RELAXED);
+}
+
 uint32_t gosym__func_count(const struct gosym *gs)
 {
 	return gs->nfunc;
@@ -551,29 +494,22 @@ uint32_t gosym__func_count(const struct gosym *gs)
 
 /* ---- functions ---------------------------------------------------------------- */
 
-/* A _func record, its fixed part known to be in bounds (check_functab). */
-struct func_rec {
-	const uint8_t *p;
-	uint64_t entry;
-	uint32_t npcdata;
-	uint32_t nfuncdata;
-	bool tail_ok; /* pcdata and funcdata arrays inside the table */
-};
-
-static void func_rec(const struct gosym *gs, uint32_t i, struct func_rec *f)
+void gosym_func_rec(const struct gosym *gs, uint32_t i, struct func_rec *f)
 {
 	uint32_t off = ftab_funcoff(gs, i);
 	uint64_t tail;
 
 	f->p = gs->pclntable.p + off;
+	f->index = i;
 	f->entry = gs->info.text + ftab_entryoff(gs, i);
+	f->end = gs->info.text + ftab_entryoff(gs, i + 1);
 	f->npcdata = rd32(f->p + FUNC_NPCDATA);
 	f->nfuncdata = f->p[gs->nfuncdata_off];
 	tail = 4 * ((uint64_t)f->npcdata + f->nfuncdata);
 	f->tail_ok = off + gs->func_size + tail <= gs->pclntable.len;
 }
 
-static const char *name_at(const struct gosym *gs, int32_t off)
+const char *gosym_name_at(const struct gosym *gs, int32_t off)
 {
 	const char *s = off >= 0 ? span_str(&gs->funcnames, off) : NULL;
 
@@ -586,7 +522,7 @@ static void fill_func(const struct gosym *gs, uint32_t i, struct gosym_func *fn)
 
 	fn->entry = gs->info.text + ftab_entryoff(gs, i);
 	fn->end = gs->info.text + ftab_entryoff(gs, i + 1);
-	fn->name = name_at(gs, (int32_t)rd32(p + FUNC_NAMEOFF));
+	fn->name = gosym_name_at(gs, (int32_t)rd32(p + FUNC_NAMEOFF));
 	fn->index = i;
 }
 
@@ -598,8 +534,34 @@ int gosym__func_at(const struct gosym *gs, uint32_t index, struct gosym_func *fn
 	return 0;
 }
 
-/* Index of the function holding pc: the last entry <= pc (runtime.findfunc). */
-static int func_index(const struct gosym *gs, uint64_t pc, uint32_t *idx)
+/*
+ * runtime.findfunc: the bucket gives a function index at or before off, then a
+ * short scan. false when the bucket does not lead there (a corrupt table).
+ */
+static bool func_index_bucket(const struct gosym *gs, uint64_t off, uint32_t *idx)
+{
+	const uint8_t *b;
+	uint64_t x;
+	uint32_t i;
+
+	if (!gs->findfunctab.p || off < gs->minpc_off)
+		return false;
+	x = off - gs->minpc_off;
+	if ((x / FFB_BUCKET + 1) * FFB_SIZE > gs->findfunctab.len)
+		return false;
+	b = gs->findfunctab.p + x / FFB_BUCKET * FFB_SIZE;
+	i = rd32(b) + b[4 + x % FFB_BUCKET / FFB_SUBBUCKET];
+	if (i >= gs->nfunc || ftab_entryoff(gs, i) > off)
+		return false;
+	for (int k = 0; ftab_entryoff(gs, i + 1) <= off; k++)
+		if (k == FFB_MAX_SCAN || ++i >= gs->nfunc)
+			return false;
+	*idx = i;
+	return true;
+}
+
+/* The last entry <= pc. */
+int gosym_func_index(const struct gosym *gs, uint64_t pc, uint32_t *idx)
 {
 	uint64_t off;
 	uint32_t lo = 0, hi = gs->nfunc;
@@ -609,6 +571,8 @@ static int func_index(const struct gosym *gs, uint64_t pc, uint32_t *idx)
 	off = pc - gs->info.text;
 	if (off < ftab_entryoff(gs, 0) || off >= ftab_entryoff(gs, gs->nfunc))
 		return -ENOENT;
+	if (func_index_bucket(gs, off, idx))
+		return 0;
 	while (hi - lo > 1) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
@@ -624,7 +588,7 @@ static int func_index(const struct gosym *gs, uint64_t pc, uint32_t *idx)
 int gosym__func_by_pc(const struct gosym *gs, uint64_t pc, struct gosym_func *fn)
 {
 	uint32_t i;
-	int err = func_index(gs, pc, &i);
+	int err = gosym_func_index(gs, pc, &i);
 
 	if (err)
 		return err;
@@ -643,7 +607,9 @@ static uint32_t name_hash(const char *s)
 
 static const char *func_name(const struct gosym *gs, uint32_t i)
 {
-	return name_at(gs, (int32_t)rd32(gs->pclntable.p + ftab_funcoff(gs, i) + FUNC_NAMEOFF));
+	const uint8_t *f = gs->pclntable.p + ftab_funcoff(gs, i);
+
+	return gosym_name_at(gs, (int32_t)rd32(f + FUNC_NAMEOFF));
 }
 
 /* Inserted in index (= entry) order, so a probe finds the lowest entry first. */
@@ -686,164 +652,3 @@ int gosym__func_by_name(struct gosym *gs, const char *name, struct gosym_func *f
 	return -ENOENT;
 }
 
-/* ---- pcvalue tables, files, lines, inline tree --------------------------------- */
-
-static inline bool uvarint(const uint8_t **pp, const uint8_t *end, uint32_t *v)
-{
-	const uint8_t *p = *pp;
-	uint32_t r = 0;
-
-	for (unsigned int shift = 0; shift <= MAX_VARINT_SHIFT; shift += 7) {
-		if (p >= end)
-			return false;
-		r |= (uint32_t)(*p & 0x7f) << shift;
-		if (!(*p++ & 0x80)) {
-			*pp = p;
-			*v = r;
-			return true;
-		}
-	}
-	return false;
-}
-
-/*
- * Value of a pcvalue table at target (runtime.pcvalue/step, runtime/symtab.go,
- * unchanged 1.18-1.26): pairs of (zigzag value delta, pc delta / quantum); the
- * value applies to [prev pc, pc). -1 when off is 0 (no table), the table ends
- * first, or it is malformed. Every step consumes input: the loop ends.
- */
-static int32_t pcvalue(const struct gosym *gs, uint64_t entry, uint32_t off, uint64_t target)
-{
-	const uint8_t *p, *end = gs->pctab.p + gs->pctab.len;
-	uint64_t pc = entry;
-	uint32_t val = (uint32_t)-1, uv, pcd;
-	bool first = true;
-
-	if (!off || off >= gs->pctab.len)
-		return -1;
-	p = gs->pctab.p + off;
-	for (;;) {
-		if (!uvarint(&p, end, &uv) || (uv == 0 && !first))
-			return -1;
-		val += (uv & 1) ? ~(uv >> 1) : (uv >> 1);
-		if (!uvarint(&p, end, &pcd))
-			return -1;
-		pc += (uint64_t)pcd * gs->quantum;
-		if (target < pc)
-			return (int32_t)val;
-		first = false;
-	}
-}
-
-/* filetab[cutab[cuOffset + fileno]] (runtime.funcfile). */
-static const char *file_at(const struct gosym *gs, const struct func_rec *f, uint64_t pc)
-{
-	int32_t fileno = pcvalue(gs, f->entry, rd32(f->p + FUNC_PCFILE), pc);
-	uint64_t i, off;
-	const char *s;
-
-	if (fileno < 0)
-		return "?";
-	i = (uint64_t)rd32(f->p + FUNC_CUOFF) + (uint32_t)fileno;
-	if (i >= gs->cutab.len / 4)
-		return "?";
-	off = rd32(gs->cutab.p + 4 * i);
-	s = off == UINT32_MAX ? NULL : span_str(&gs->filetab, off);
-	return s ? s : "?";
-}
-
-static uint32_t line_at(const struct gosym *gs, const struct func_rec *f, uint64_t pc)
-{
-	int32_t line = pcvalue(gs, f->entry, rd32(f->p + FUNC_PCLN), pc);
-
-	return line < 0 ? 0 : (uint32_t)line;
-}
-
-static uint32_t pcdata_off(const struct gosym *gs, const struct func_rec *f, uint32_t k)
-{
-	if (!f->tail_ok || k >= f->npcdata)
-		return 0;
-	return rd32(f->p + gs->func_size + 4 * k);
-}
-
-/* The inline tree of f inside gofunc, or NULL when f has none. */
-static const uint8_t *inl_tree(const struct gosym *gs, const struct func_rec *f, uint64_t *len)
-{
-	uint32_t off;
-
-	if (!f->tail_ok || FUNCDATA_INLTREE >= f->nfuncdata || !gs->gofunc.p)
-		return NULL;
-	off = rd32(f->p + gs->func_size + 4 * (f->npcdata + FUNCDATA_INLTREE));
-	if (off == UINT32_MAX || off >= gs->gofunc.len)
-		return NULL;
-	*len = gs->gofunc.len - off;
-	return gs->gofunc.p + off;
-}
-
-struct inl_walk {
-	const uint8_t *tree;
-	uint64_t tree_len;
-	uint32_t pcdata;	/* pcdata[PCDATA_InlTreeIndex] table */
-	uint64_t end;		/* end of the function */
-};
-
-/*
- * One step out of an inline chain (runtime.inlineUnwinder.next, symtabinl.go@1.21;
- * the same parentPc field exists in 1.18-1.19): the call site's pc is an
- * instruction of the parent that carries the call's position. 0 when there is
- * no (valid) parent.
- */
-static bool inl_entry(const struct gosym *gs, const struct inl_walk *w, int32_t ix,
-		      const uint8_t **e)
-{
-	uint64_t off = (uint64_t)(uint32_t)ix * gs->inl_size;
-
-	if (ix < 0 || off + gs->inl_size > w->tree_len)
-		return false;
-	*e = w->tree + off;
-	return true;
-}
-
-int gosym__frames(const struct gosym *gs, uint64_t pc, struct gosym_frame *frames, int max)
-{
-	struct func_rec f;
-	struct inl_walk w = { 0 };
-	uint32_t idx;
-	int32_t ix = -1;
-	int n = 0, err;
-
-	if (max < 1)
-		return -EINVAL;
-	err = func_index(gs, pc, &idx);
-	if (err)
-		return err;
-	func_rec(gs, idx, &f);
-	w.end = gs->info.text + ftab_entryoff(gs, idx + 1);
-	w.pcdata = pcdata_off(gs, &f, PCDATA_INLTREEINDEX);
-	if (w.pcdata && (w.tree = inl_tree(gs, &f, &w.tree_len)))
-		ix = pcvalue(gs, f.entry, w.pcdata, pc);
-	for (int steps = 0; ix >= 0 && steps < MAX_INLINE_WALK; steps++) {
-		const uint8_t *e;
-		uint64_t parent;
-
-		if (!inl_entry(gs, &w, ix, &e))
-			break;
-		if (n < max - 1) {
-			frames[n].func = name_at(gs, (int32_t)rd32(e + gs->inl_name));
-			frames[n].file = file_at(gs, &f, pc);
-			frames[n].line = line_at(gs, &f, pc);
-			frames[n].inlined = true;
-			n++;
-		}
-		parent = f.entry + (uint32_t)rd32(e + gs->inl_parentpc);
-		if (parent >= w.end)
-			break;
-		pc = parent;
-		ix = pcvalue(gs, f.entry, w.pcdata, pc);
-	}
-	frames[n].func = name_at(gs, (int32_t)rd32(f.p + FUNC_NAMEOFF));
-	frames[n].file = file_at(gs, &f, pc);
-	frames[n].line = line_at(gs, &f, pc);
-	frames[n].inlined = false;
-	return n + 1;
-}

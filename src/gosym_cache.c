@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Direct-mapped pc -> frames cache. A tracer symbolizes the same few thousand
- * PCs over and over (every report walks the same stacks), so a slot per PC hash
- * with no eviction policy beyond overwrite answers most lookups with one compare.
- * Slots are calloc'd: untouched ones cost no memory.
+ * A 2-way set-associative pc -> frames cache. A tracer symbolizes the same few
+ * thousand PCs over and over (every report walks the same stacks): a set per PC
+ * hash, two slots, the least recently used one replaced, answers most lookups
+ * with two compares. Slots are calloc'd: untouched ones cost no memory.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,9 +19,14 @@ struct cache_slot {
 	struct gosym_frame frames[GOSYM_CACHE_DEPTH];
 };
 
+struct cache_set {
+	struct cache_slot way[2];
+	uint8_t mru; /* way used last */
+};
+
 struct gosym_cache {
 	const struct gosym *gs;
-	struct cache_slot *slots;
+	struct cache_set *sets;
 	uint32_t mask;
 	uint64_t hits;
 	uint64_t lookups;
@@ -34,10 +39,10 @@ struct gosym_cache *gosym_cache__new(const struct gosym *gs, uint32_t slots)
 
 	if (!c)
 		return NULL;
-	while (size < slots && size < MAX_SLOTS)
+	while (2 * size < slots && size < MAX_SLOTS / 2)
 		size <<= 1;
-	c->slots = calloc(size, sizeof(*c->slots));
-	if (!c->slots) {
+	c->sets = calloc(size, sizeof(*c->sets));
+	if (!c->sets) {
 		free(c);
 		errno = ENOMEM;
 		return NULL;
@@ -51,28 +56,38 @@ void gosym_cache__free(struct gosym_cache *c)
 {
 	if (!c)
 		return;
-	free(c->slots);
+	free(c->sets);
 	free(c);
 }
 
 /* Fibonacci hashing: instruction addresses differ in their low bits. */
-static inline uint32_t slot_of(const struct gosym_cache *c, uint64_t pc)
+static inline uint32_t set_of(const struct gosym_cache *c, uint64_t pc)
 {
 	return (uint32_t)((pc * 0x9e3779b97f4a7c15ull) >> 32) & c->mask;
 }
 
+static int from_slot(struct gosym_cache *c, struct cache_set *set, int w,
+		     struct gosym_frame *frames)
+{
+	const struct cache_slot *s = &set->way[w];
+
+	c->hits++;
+	set->mru = w;
+	memcpy(frames, s->frames, s->n * sizeof(*frames));
+	return s->n;
+}
+
 int gosym_cache__frames(struct gosym_cache *c, uint64_t pc, struct gosym_frame *frames, int max)
 {
-	struct cache_slot *s = &c->slots[slot_of(c, pc)];
+	struct cache_set *set = &c->sets[set_of(c, pc)];
 	struct gosym_frame tmp[GOSYM_CACHE_DEPTH + 1];
+	struct cache_slot *s;
 	int n;
 
 	c->lookups++;
-	if (s->n && s->pc == pc && s->n <= max) {
-		c->hits++;
-		memcpy(frames, s->frames, s->n * sizeof(*frames));
-		return s->n;
-	}
+	for (int w = 0; w < 2; w++)
+		if (set->way[w].n && set->way[w].pc == pc && set->way[w].n <= max)
+			return from_slot(c, set, w, frames);
 	if (max < GOSYM_CACHE_DEPTH + 1)
 		return gosym__frames(c->gs, pc, frames, max);
 	/* one more than fits: a chain that fills tmp was cut and is not cached */
@@ -81,6 +96,8 @@ int gosym_cache__frames(struct gosym_cache *c, uint64_t pc, struct gosym_frame *
 		return gosym__frames(c->gs, pc, frames, max);
 	if (n < 0)
 		return n;
+	set->mru = !set->mru;
+	s = &set->way[set->mru];
 	memcpy(s->frames, tmp, n * sizeof(*tmp));
 	s->pc = pc;
 	s->n = n;

@@ -39,11 +39,13 @@ static void usage(FILE *out)
 		"one per line: 'ADDR FUNCTION FILE:LINE', inlined frames marked '(inlined)'.\n"
 		"An address outside every function prints 'ADDR ?? ??:0'. ADDR is hex, with or\n"
 		"without 0x; with no ADDR, addresses are read from stdin, one per line.\n"
-		"Uses the pclntab only: stripped, PIE and cgo binaries of Go 1.18-1.26 work.\n"
+		"Uses the pclntab only: stripped, PIE and cgo binaries of Go 1.19-1.26 work\n"
+		"(and 1.18, which shares 1.19's format).\n"
 		"\n"
 		"Options:\n"
 		"  -j, --json   one JSON document: {\"binary\", \"addresses\": [{\"address\",\n"
 		"               \"frames\": [{\"function\", \"file\", \"line\", \"inlined\"}]}]}\n"
+		"               (frames is empty outside every function)\n"
 		"  -h, --help   this help\n");
 }
 
