@@ -50,6 +50,8 @@ LIB := $(OUTPUT)/libleakhound.a
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+HELPER_SRCS := $(wildcard tests/helpers/*.c)
+HELPER_BINS := $(patsubst tests/helpers/%.c,$(OUTPUT)/tests-helpers/%,$(HELPER_SRCS))
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
 
@@ -85,6 +87,12 @@ $(OUTPUT)/tests/%: tests/unit/%.c $(LIB)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
+# Programs the integration tests drive (not unit tests, not user tools).
+$(OUTPUT)/tests-helpers/%: tests/helpers/%.c $(LIB)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
 $(OUTPUT)/tools/%: tools/%.c $(LIB)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -98,13 +106,13 @@ vmlinux:
 	$(Q)scripts/gen-vmlinux.sh vmlinux/$(ARCH)/vmlinux.h
 
 # The CI suite: unit tests, then integration tests against Go fixtures built now.
-test: all $(UNIT_BINS)
+test: all $(UNIT_BINS) $(HELPER_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh
 
 test-unit: $(UNIT_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh unit
 
-test-integration: all
+test-integration: all $(HELPER_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh integration
 
 bench: all
@@ -116,4 +124,5 @@ format:
 clean:
 	$(Q)rm -rf $(OUTPUT)
 
--include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tools/*.d)
+-include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tools/*.d \
+	   $(OUTPUT)/tests-helpers/*.d)
