@@ -340,7 +340,7 @@ static bool mov_512k(const struct glb_func *f, size_t from, size_t to)
 
 static const char *dmp_init119(struct glb_ctx *c, uint64_t *dmp)
 {
-	struct glb_func f;
+	struct glb_func f, win;
 	struct glb_ref r, st;
 	size_t pos = 0, p2;
 	int hits = 0;
@@ -348,9 +348,11 @@ static const char *dmp_init119(struct glb_ctx *c, uint64_t *dmp)
 	if (glb_func(c, "runtime.init", &f))
 		return NO_FUNC("runtime.init");
 	while (glb_next_ref(c, &f, &pos, REF_MOVZX8, &r)) {
+		/* only the 40 bytes after the MOVZX: keeps the search linear */
+		win = f;
+		win.n = f.n - r.next > 40 ? r.next + 40 : f.n;
 		p2 = r.next;
-		if (!glb_next_ref(c, &f, &p2, REF_STORE64, &st) || st.next - r.next > 40 ||
-		    !mov_512k(&f, r.next, st.off))
+		if (!glb_next_ref(c, &win, &p2, REF_STORE64, &st) || !mov_512k(&f, r.next, st.off))
 			continue;
 		*dmp = r.target;
 		c->mpr_store = st.target;
