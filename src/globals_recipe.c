@@ -516,23 +516,51 @@ static uint64_t enablegc_off(const struct go_version *v)
 	return v->minor <= 24 ? 7736 : v->minor == 25 ? 8256 : 10432;
 }
 
+/*
+ * `LEA memstats,AX; CALL (*consistentHeapStats).acquire` sites: mcache.go refill
+ * (stats := memstats.heapStats.acquire(); heapStats is field 0) and allocLarge. PGO
+ * builds (the toolchain's own compile, 1.21+) inline refill into nextFree.
+ */
+static const char *const memstats_sites[] = {
+	"runtime.(*mcache).refill",
+	"runtime.(*mcache).nextFree",
+	"runtime.(*mcache).allocLarge",
+};
+
+static const char *memstats_code_site(struct glb_ctx *c, uint64_t *addr, const char **how)
+{
+	uint64_t a;
+	bool conflict;
+
+	*addr = 0;
+	for (size_t i = 0; i < sizeof(memstats_sites) / sizeof(memstats_sites[0]); i++) {
+		a = lea_rax_before_call(c, memstats_sites[i], "runtime.(*consistentHeapStats).acquire",
+					&conflict);
+		if (conflict || (a && *addr && a != *addr))
+			return "heapStats.acquire receivers differ in runtime.(*mcache) methods";
+		if (a && !*addr) {
+			*addr = a;
+			*how = memstats_sites[i];
+		}
+	}
+	return *addr ? NULL : "no LEA before CALL (*consistentHeapStats).acquire in "
+			      "runtime.(*mcache).refill, nextFree or allocLarge";
+}
+
 static const char *rule_memstats(struct glb_ctx *c, struct go_globals *gg)
 {
 	struct go_global *g = gl(gg, GLOBAL_MEMSTATS);
 	struct glb_func f;
 	struct glb_ref r;
 	uint64_t addr, setb = 0, off = enablegc_off(c->v);
+	const char *err, *how = NULL;
 	size_t pos = 0;
-	bool conflict;
 
-	/* mcache.go refill: stats := memstats.heapStats.acquire(); heapStats is field 0 */
-	addr = lea_rax_before_call(c, "runtime.(*mcache).refill",
-				   "runtime.(*consistentHeapStats).acquire", &conflict);
-	if (!addr)
-		return fail(g, conflict ? "runtime.(*mcache).refill: heapStats.acquire receivers differ" :
-				"no LEA before CALL (*consistentHeapStats).acquire in runtime.(*mcache).refill");
+	err = memstats_code_site(c, &addr, &how);
+	if (err)
+		return fail(g, err);
 	if (!glb_in(c, CLS_NOPTRBSS, addr, 8))
-		return fail(g, "runtime.(*mcache).refill's heapStats receiver is not in .noptrbss");
+		return fail(g, "the heapStats.acquire receiver is not in .noptrbss");
 	/* mgc.go gcenable: memstats.enablegc = true, its only MOVB $1 to data */
 	if (off && glb_func(c, "runtime.gcenable", &f) == 0) {
 		while (glb_next_ref(c, &f, &pos, REF_MOVB_IMM, &r)) {
@@ -545,7 +573,7 @@ static const char *rule_memstats(struct glb_ctx *c, struct go_globals *gg)
 		if (setb && setb != addr + off)
 			return fail(g, "runtime.gcenable's enablegc store disagrees with memstats");
 	}
-	found(g, addr, "runtime.(*mcache).refill", setb && setb == addr + off);
+	found(g, addr, how, setb && setb == addr + off);
 	return NULL;
 }
 
