@@ -221,17 +221,20 @@ else
 fi
 
 # The toolchains' own binaries: unstripped ones against go tool nm, stripped ones (Debian's
-# go-1.19 runs dh_strip) must resolve every global; gofmt never calls runtime.GC, so it has
-# no mProf_PostSweep and mProfCycle is cross-checked with mProf_Malloc instead.
-for bin in $LOCAL_GO "$(dirname $LOCAL_GO)/gofmt" "$($LOCAL_GO env GOTOOLDIR)/compile" \
-	/usr/lib/go-1.19/bin/go /usr/lib/go-1.19/bin/gofmt /usr/lib/go-1.19/pkg/tool/linux_amd64/compile; do
-	[ -x "$bin" ] || continue
-	"$LHG" --nosym "$bin" > "$tmp/out" 2> "$tmp/err"
-	if has_symtab "$bin"; then
-		same_as_nm "globals: recipe == go tool nm ($bin)" $LOCAL_GO "$bin" "$tmp/out"
-	fi
-	all_cross "globals: every global found and cross-checked ($bin)" "$tmp/out"
-done
+# go-1.19 runs dh_strip) must resolve every global. gofmt never calls runtime.GC, so it has
+# no mProf_PostSweep (mProfCycle is cross-checked with mProf_Malloc); compile is built with
+# PGO since 1.21, which inlines (*mcache).refill into nextFree.
+while IFS=$'\t' read -r rel gocmd; do
+	root=$($gocmd env GOROOT 2> /dev/null) || continue
+	for bin in "$root/bin/go" "$root/bin/gofmt" "$($gocmd env GOTOOLDIR)/compile"; do
+		[ -x "$bin" ] || continue
+		"$LHG" --nosym "$bin" > "$tmp/out" 2> "$tmp/err"
+		if has_symtab "$bin"; then
+			same_as_nm "globals: recipe == go tool nm ($rel ${bin#"$root"/})" "$gocmd" "$bin" "$tmp/out"
+		fi
+		all_cross "globals: every global found and cross-checked ($rel ${bin#"$root"/})" "$tmp/out"
+	done
+done < "$FIXTURES/toolchains.tsv"
 
 # Not Go: nothing found, every global says why, no crash.
 "$LHG" /bin/true > "$tmp/out" 2> "$tmp/err"
