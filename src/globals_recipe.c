@@ -5,6 +5,8 @@
  * found through pclntab, checked against the moduledata class it must live in, against
  * its value in the file where it has one, and against a second site when there is one.
  * A rule that does not match exactly reports why and finds nothing: never a guess.
+ * A cross-check site that is linked into the binary must agree; only when it is absent
+ * (e.g. mProf_PostSweep without runtime.GC) is a global reported unconfirmed.
  */
 #include <string.h>
 
@@ -231,7 +233,9 @@ static const char *rule_buckhash(struct glb_ctx *c, struct go_globals *gg)
 	if (gl(gg, GLOBAL_MBUCKETS)->found && gl(gg, GLOBAL_MBUCKETS)->addr == r.target)
 		return fail(g, "runtime.stkbucket's first load is mbuckets, not buckhash");
 	/* ... and, when still nil, allocates it and stores it back */
-	found(g, r.target, "runtime.stkbucket", refs_addr_from(c, &f, pos, r.target));
+	if (!refs_addr_from(c, &f, pos, r.target))
+		return fail(g, "runtime.stkbucket does not store back what it first loads");
+	found(g, r.target, "runtime.stkbucket", true);
 	return NULL;
 }
 
@@ -251,6 +255,7 @@ static const char *rule_mprofcycle(struct glb_ctx *c, struct go_globals *gg)
 	struct go_global *g = gl(gg, GLOBAL_MPROFCYCLE);
 	struct glb_func f, x;
 	uint64_t addr, other = 0;
+	bool have_other = true;
 	size_t after;
 
 	if (glb_func(c, "runtime.mProf_Free", &f))
@@ -271,29 +276,44 @@ static const char *rule_mprofcycle(struct glb_ctx *c, struct go_globals *gg)
 			struct glb_ref r;
 			size_t pos = after;
 
-			while (glb_next_ref(c, &x, &pos, REF_LOAD32, &r) && !other)
+			if (glb_next_ref(c, &x, &pos, REF_LOAD32, &r))
 				other = r.target;
 		}
+	} else {
+		have_other = false;
 	}
-	if (other && other != addr)
+	if (have_other && other != addr)
 		return fail(g, "runtime.mProf_Free and mProf_PostSweep/mProf_Malloc disagree");
-	found(g, addr, "runtime.mProf_Free", other == addr);
+	found(g, addr, "runtime.mProf_Free", have_other);
 	return NULL;
 }
 
 /* ---- MemProfileRate and disableMemoryProfiling ---- */
 
-/* Whether the byte at addr holds 0 or 1 (zero when it is in .noptrbss, not in the file). */
-static bool bool_in_file(const struct glb_ctx *c, uint64_t addr)
+/* The bool at addr: 0 in .noptrbss (not in the file), else the file byte; -1 if not a bool. */
+static int bool_in_file(const struct glb_ctx *c, uint64_t addr)
 {
 	const uint8_t *p;
 
 	if (glb_in(c, CLS_NOPTRBSS, addr, 1))
-		return true;
+		return 0;
 	if (!glb_in(c, CLS_NOPTRDATA, addr, 1) && !glb_in(c, CLS_DATA, addr, 1))
-		return false;
+		return -1;
 	p = elfbin__vaddr_ptr(c->eb, addr, 1);
-	return p && *p <= 1;
+	return p && *p <= 1 ? *p : -1;
+}
+
+/*
+ * The linker writes disableMemoryProfiling = 1 exactly when the memory profile reader is
+ * unreachable, i.e. not linked: runtime.MemProfile up to 1.22, runtime.memProfileInternal
+ * from 1.23 (cmd/link/internal/ld/lib.go, `memProfile := ctxt.loader.Lookup(...)`).
+ */
+static bool memprofile_linked(struct glb_ctx *c)
+{
+	if (!c->v)
+		return glb_entry(c, "runtime.MemProfile") || glb_entry(c, "runtime.memProfileInternal");
+	return glb_entry(c, go_version_at_least(c->v, 23) ? "runtime.memProfileInternal" :
+							     "runtime.MemProfile");
 }
 
 /*
@@ -369,6 +389,7 @@ static const char *rule_dmp(struct glb_ctx *c, struct go_globals *gg)
 	struct go_global *g = gl(gg, GLOBAL_DISABLE_MEMPROF);
 	const char *err, *how;
 	uint64_t addr = 0;
+	int val;
 
 	if (!c->v || go_version_at_least(c->v, 20)) {
 		how = "runtime.schedinit";
@@ -381,8 +402,12 @@ static const char *rule_dmp(struct glb_ctx *c, struct go_globals *gg)
 	}
 	if (err)
 		return fail(g, err);
-	if (!bool_in_file(c, addr))
+	val = bool_in_file(c, addr);
+	if (val < 0)
 		return fail(g, "disableMemoryProfiling candidate is not a 0/1 byte in the data");
+	if (val != !memprofile_linked(c))
+		return fail(g, "disableMemoryProfiling's value disagrees with whether the linker "
+			       "kept runtime.MemProfile");
 	/* the cross-check is MemProfileRate's own site, done in rule_mpr */
 	found(g, addr, how, false);
 	return NULL;
@@ -436,7 +461,7 @@ static const char *rule_allg(struct glb_ctx *c, struct go_globals *gg)
 	struct glb_func f, add;
 	struct glb_ref a, b, extra;
 	size_t pos = 0;
-	bool cross;
+	bool have_add;
 
 	if (glb_func(c, "runtime.forEachGRace", &f))
 		return fail(ptr, fail(len, NO_FUNC("runtime.forEachGRace")));
@@ -448,10 +473,11 @@ static const char *rule_allg(struct glb_ctx *c, struct go_globals *gg)
 	if (!glb_in(c, CLS_NOPTRBSS, a.target, 8) || !glb_in(c, CLS_BSS, b.target, 8))
 		return fail(ptr, fail(len, "runtime.forEachGRace's loads are not in .noptrbss/.bss"));
 	/* allgadd publishes both */
-	cross = glb_func(c, "runtime.allgadd", &add) == 0 && refs_addr(c, &add, a.target) &&
-		refs_addr(c, &add, b.target);
-	found(len, a.target, "runtime.forEachGRace", cross);
-	found(ptr, b.target, "runtime.forEachGRace", cross);
+	have_add = glb_func(c, "runtime.allgadd", &add) == 0;
+	if (have_add && (!refs_addr(c, &add, a.target) || !refs_addr(c, &add, b.target)))
+		return fail(ptr, fail(len, "runtime.allgadd does not reference allglen and allgptr"));
+	found(len, a.target, "runtime.forEachGRace", have_add);
+	found(ptr, b.target, "runtime.forEachGRace", have_add);
 	return NULL;
 }
 
@@ -462,7 +488,7 @@ static const char *rule_allgs(struct glb_ctx *c, struct go_globals *gg)
 	struct glb_ref r;
 	uint64_t prev = 0, addr = 0;
 	size_t pos = 0;
-	bool cross;
+	bool have_add;
 
 	if (glb_func(c, "runtime.forEachG", &f))
 		return fail(g, NO_FUNC("runtime.forEachG"));
@@ -478,8 +504,11 @@ static const char *rule_allgs(struct glb_ctx *c, struct go_globals *gg)
 		return fail(g, "no loads of a slice header (A, A+8) in runtime.forEachG");
 	if (!glb_in(c, CLS_BSS, addr, 24))
 		return fail(g, "runtime.forEachG's slice header is not in .bss");
-	cross = glb_func(c, "runtime.allgadd", &add) == 0 && refs_addr(c, &add, addr);
-	found(g, addr, "runtime.forEachG", cross);
+	/* allgadd appends to it */
+	have_add = glb_func(c, "runtime.allgadd", &add) == 0;
+	if (have_add && !refs_addr(c, &add, addr))
+		return fail(g, "runtime.allgadd does not reference forEachG's slice");
+	found(g, addr, "runtime.forEachG", have_add);
 	return NULL;
 }
 
@@ -570,7 +599,7 @@ static const char *rule_memstats(struct glb_ctx *c, struct go_globals *gg)
 				return fail(g, "runtime.gcenable stores 1 to more than one byte");
 			setb = r.target;
 		}
-		if (setb && setb != addr + off)
+		if (setb != addr + off)
 			return fail(g, "runtime.gcenable's enablegc store disagrees with memstats");
 	}
 	found(g, addr, how, setb && setb == addr + off);
@@ -582,6 +611,7 @@ static const char *rule_gccontroller(struct glb_ctx *c, struct go_globals *gg)
 	struct go_global *g = gl(gg, GLOBAL_GCCONTROLLER);
 	uint64_t addr, other;
 	bool conflict;
+	struct glb_func f;
 
 	/* mgc.go gcinit: gcController.init(readGOGC(), readGOMEMLIMIT()) */
 	addr = lea_rax_before_call(c, "runtime.gcinit", "runtime.(*gcControllerState).init",
@@ -593,7 +623,7 @@ static const char *rule_gccontroller(struct glb_ctx *c, struct go_globals *gg)
 	/* mgcpacer.go gcControllerCommit: gcController.commit(...) */
 	other = lea_rax_before_call(c, "runtime.gcControllerCommit",
 				    "runtime.(*gcControllerState).commit", &conflict);
-	if ((other && other != addr) || conflict)
+	if (glb_func(c, "runtime.gcControllerCommit", &f) == 0 && other != addr)
 		return fail(g, "runtime.gcinit and runtime.gcControllerCommit disagree");
 	found(g, addr, "runtime.gcinit", other == addr);
 	return NULL;
@@ -631,7 +661,7 @@ static const char *rule_waitreason(struct glb_ctx *c, struct go_globals *gg)
 	struct glb_ref r;
 	size_t pos = 0;
 	uint8_t n;
-	bool cross = false;
+	bool linked = false;
 
 	if (glb_func(c, "runtime.waitReason.String", &f))
 		return fail(g, NO_FUNC("runtime.waitReason.String"));
@@ -647,9 +677,14 @@ static const char *rule_waitreason(struct glb_ctx *c, struct go_globals *gg)
 	/* waitReasonZero is "", waitReasonGCAssistMarking (1) in every version */
 	if (!go_string_is(c, r.target, "") || !go_string_is(c, r.target + 16, "GC assist marking"))
 		return fail(g, "waitReasonStrings[0..1] are not \"\", \"GC assist marking\"");
-	for (size_t i = 0; i < 2 && !cross; i++)
-		cross = glb_func(c, cross_fns[i], &x) == 0 && refs_addr(c, &x, r.target);
-	found(g, r.target, "runtime.waitReason.String", cross);
+	for (size_t i = 0; i < 2; i++) {
+		if (glb_func(c, cross_fns[i], &x))
+			continue;
+		if (!refs_addr(c, &x, r.target))
+			return fail(g, "runtime.(*waitReason).String or goroutineheader disagree");
+		linked = true;
+	}
+	found(g, r.target, "runtime.waitReason.String", linked);
 	g->aux = n;
 	return NULL;
 }
