@@ -8,12 +8,15 @@
 struct elfbin;
 
 /*
- * Index over a Go binary's pclntab (Go 1.18-1.26: magics 0xfffffff0/0xfffffff1,
- * and 1.16/1.17's 0xfffffffa). Works on stripped and PIE binaries: it finds the
- * table by section name, else by a validated scan of the read-only segments, and
- * runtime.text through moduledata. All addresses are link-time addresses; the
- * caller subtracts the load bias of a running process. Strings returned point
- * into the mapped file and live as long as the elfbin.
+ * Index over a Go binary's pclntab (Go 1.18-1.26: magics 0xfffffff0/0xfffffff1).
+ * 1.16/1.17's 0xfffffffa (absolute functab entries, pointer funcdata) and older
+ * tables are recognised and refused with ENOTSUP. Works on stripped and PIE
+ * binaries: it finds the table by section name, else by symbol, else by a
+ * validated scan of the loadable segments, and runtime.text through moduledata.
+ * All addresses are link-time addresses; the caller subtracts the load bias of a
+ * running process. Strings returned point into the mapped file and live as long
+ * as the elfbin. Lookups are read-only and may run concurrently, except
+ * gosym__func_by_name, whose first call builds its index.
  */
 struct gosym;
 
@@ -40,14 +43,19 @@ struct gosym_info {
 	uint32_t nfunc;
 	uint32_t nfiles;
 	uint64_t text;		/* runtime.text: base of functab entry offsets */
-	uint64_t etext;
+	uint64_t etext;		/* end of the last function */
 	uint64_t moduledata;	/* runtime.firstmoduledata, 0 when not found */
 	uint64_t gofunc;	/* moduledata.gofunc (base of funcdata), 0 when not found */
-	const char *pclntab_how;	/* "section .gopclntab", "scan", ... */
-	const char *moduledata_how;	/* "section .go.module", "symbol", "scan", "scan (relocations)" */
+	const char *pclntab_how;	/* "section .gopclntab", "symbol runtime.pclntab", "scan" */
+	const char *moduledata_how;	/* "section .go.module", "symbol", "scan", "scan (relocations)",
+					 * "not found" */
+	const char *text_how;	/* "symbol runtime.text", "moduledata.text", "pcHeader.textStart" */
 };
 
-/* NULL with errno: ENOENT when there is no pclntab, EINVAL when it is malformed. */
+/*
+ * NULL with errno: ENOENT when there is no pclntab, EINVAL when it is malformed
+ * (or runtime.text cannot be found), ENOTSUP for pclntab formats before Go 1.18.
+ */
 struct gosym *gosym__open(struct elfbin *eb);
 void gosym__free(struct gosym *gs);
 const struct gosym_info *gosym__info(const struct gosym *gs);
@@ -56,14 +64,34 @@ uint32_t gosym__func_count(const struct gosym *gs);
 int gosym__func_at(const struct gosym *gs, uint32_t index, struct gosym_func *fn);
 /* -ENOENT when pc is outside every function. */
 int gosym__func_by_pc(const struct gosym *gs, uint64_t pc, struct gosym_func *fn);
-/* Exact name ("runtime.mallocgc"); -ENOENT when absent. Built lazily, O(log n). */
+/*
+ * Exact name ("runtime.mallocgc"); -ENOENT when absent. The first call builds a
+ * hash index over all names (not thread-safe); later calls are O(1). When names
+ * repeat, the function with the lowest entry wins.
+ */
 int gosym__func_by_name(struct gosym *gs, const char *name, struct gosym_func *fn);
 
 /*
  * Frames of pc, innermost first, inlined frames expanded; the last one is the
  * physical function. Returns the number of frames (at most max), or -errno.
+ * When the inline chain is longer than max, the innermost max - 1 inlined frames
+ * are kept and the physical function still comes last.
  * pc is an instruction address: callers with return addresses pass ret - 1.
  */
 int gosym__frames(const struct gosym *gs, uint64_t pc, struct gosym_frame *frames, int max);
+
+/*
+ * A direct-mapped pc -> frames cache in front of gosym__frames, for stacks that
+ * repeat (the common case in a tracer). One cache per thread; slots is rounded
+ * up to a power of two. Chains deeper than GOSYM_CACHE_DEPTH frames bypass it.
+ */
+#define GOSYM_CACHE_DEPTH 6
+struct gosym_cache;
+
+struct gosym_cache *gosym_cache__new(const struct gosym *gs, uint32_t slots);
+void gosym_cache__free(struct gosym_cache *c);
+int gosym_cache__frames(struct gosym_cache *c, uint64_t pc, struct gosym_frame *frames, int max);
+/* Lookups answered from the cache, and all lookups, since creation. */
+void gosym_cache__stats(const struct gosym_cache *c, uint64_t *hits, uint64_t *lookups);
 
 #endif

@@ -19,7 +19,7 @@ finish() { exit $((failures > 0)); }
 # The go command of one release tag as the fixture manifest names it (go1.22.12).
 go_for() {
 	local tag=$1
-	awk -F'\t' -v t="$tag" '$1 == t { print $2; exit }' "$FIXTURES/toolchains.tsv"
+	awk -F "\t" -v t="$tag" '$1 == t { print $2; exit }' "$FIXTURES/toolchains.tsv"
 }
 
 # Rows of the fixture manifest: path release fixture variant
