@@ -75,6 +75,7 @@ int globals__resolve_nosym(struct elfbin *eb, struct gosym *gs, const struct go_
 	info = gosym__info(gs);
 	c.pclntab = info->pclntab;
 	c.text = info->text;
+	c.etext = info->etext;
 	glb_recipe(&c, gg);
 	return 0;
 }

@@ -38,6 +38,7 @@ struct glb_ctx {
 	const struct go_version *v; /* NULL when unknown */
 	uint64_t pclntab;
 	uint64_t text;		/* runtime.text as pclntab sees it */
+	uint64_t etext;		/* text + the functab's closing entry offset */
 	uint64_t md;		/* moduledata, 0 until found */
 	bool have_ranges;
 	struct glb_range cls[CLS__COUNT];

@@ -19,6 +19,7 @@
 #define MD_FUNCNAMETAB 8
 #define MD_MINPC 160
 #define MD_TEXT 176
+#define MD_ETEXT 184
 #define MD_NOPTRDATA 192 /* noptrdata, enoptrdata, data, edata, bss, ebss, noptrbss, enoptrbss */
 /* pcHeader.textStart (runtime/symtab.go 1.18-1.25; 1.26 leaves it 0). */
 #define PCH_TEXTSTART 24
@@ -169,22 +170,35 @@ static void rule_moduledata(struct glb_ctx *c, struct go_globals *gg)
 	found(g, info->moduledata, info->moduledata_how ? info->moduledata_how : "pclntab", false);
 }
 
+/*
+ * moduledata.text; pcHeader.textStart holds it too up to 1.25 (1.26 and lld-linked PIE
+ * leave 0 there). moduledata.etext must close the functab, whose last entry is an offset
+ * from runtime.text: the end of the last function (cmd/link/internal/ld/pcln.go, lastPC),
+ * which runtime.etext follows after alignment padding (data.go; 1.24+ end with the 1-byte
+ * go:textfipsend, then etext at the next 16 bytes).
+ */
+#define ETEXT_SLACK 64
+
 static void rule_text(struct glb_ctx *c, struct go_globals *gg)
 {
 	struct go_global *g = gl(gg, GLOBAL_RUNTIME_TEXT);
-	uint64_t text, start = 0;
+	uint64_t text, etext, start = 0;
 
-	if (!c->md || elfbin__read_ptr(c->eb, c->md + MD_TEXT, &text)) {
+	if (!c->md || elfbin__read_ptr(c->eb, c->md + MD_TEXT, &text) ||
+	    elfbin__read_ptr(c->eb, c->md + MD_ETEXT, &etext)) {
 		fail(g, "no moduledata");
 		return;
 	}
-	/* ≤1.25 also records it in the pcHeader; 1.26 and lld-linked PIE leave 0 there */
 	elfbin__read_ptr(c->eb, c->pclntab + PCH_TEXTSTART, &start);
 	if (start && start != text) {
 		fail(g, "moduledata.text and pcHeader.textStart disagree");
 		return;
 	}
-	found(g, text, "moduledata.text", start == text);
+	if (etext < c->etext || etext - c->etext >= ETEXT_SLACK) {
+		fail(g, "moduledata.etext - text does not span the pclntab's functions");
+		return;
+	}
+	found(g, text, "moduledata.text", true);
 }
 
 /* ---- heap profile: mbuckets, buckhash, mProfCycle ---- */

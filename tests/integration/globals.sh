@@ -53,10 +53,9 @@ found_addrs() { # lh-globals output
 	awk '$3 == "found" { print $1, $2 }' "$1" | sort
 }
 
-# Names with something other than "found cross" (runtime.text may be single: 1.26 writes
-# no pcHeader.textStart, lld leaves it 0).
+# Globals not both found and cross-checked.
 not_cross() { # lh-globals output
-	awk '!($3 == "found" && ($4 == "cross" || $1 == "runtime.text")) { print $1 ": " $0 }' "$1"
+	awk '!($3 == "found" && $4 == "cross") { print $1 ": " $0 }' "$1"
 }
 
 same_as_nm() { # what gocmd nm_of_binary driver_output
