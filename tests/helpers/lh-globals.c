@@ -5,11 +5,12 @@
  *   lh-globals [--nosym] [--json] BINARY
  *	one line per global: NAME ADDR|- found|missing cross|single HOW AUX ERROR
  *	(--nosym: the recipe alone, .symtab ignored; --json: globals__to_json output)
- *   lh-globals --pid PID [--nosym] [--count-start PREFIX] [--goids] BINARY
+ *   lh-globals --pid PID [--nosym] [--count-start PREFIX] [--goids] [--buckets] BINARY
  *	also reads the globals of the running process through /proc/PID/mem and prints
  *	"live KEY VALUE" lines for the test to compare with what it knows independently:
  *	--count-start counts live goroutines whose start function's name begins with
- *	PREFIX; --goids lists the goid of every live goroutine.
+ *	PREFIX; --goids lists the goid of every live goroutine; --buckets prints the
+ *	stack (process addresses) of every heap-profile bucket.
  *
  * The live reader uses struct offsets from GO-RUNTIME.md §9 (read from DWARF with gdb
  * for every release), not from leakhound's own tables, so it checks those too.
@@ -38,6 +39,7 @@ struct live {
 	const struct gosym *gs;
 	const char *start_prefix;
 	bool goids;
+	bool buckets;
 };
 
 /* Per-release offsets, GO-RUNTIME.md §9 (amd64): mstats.numgc, g.atomicstatus, g.startpc. */
@@ -59,6 +61,11 @@ static uint64_t off_status(const struct go_version *v)
 static uint64_t off_goid(const struct go_version *v)
 {
 	return v->minor == 23 || v->minor == 24 ? 160 : 152;
+}
+
+static uint64_t off_waitreason(const struct go_version *v)
+{
+	return v->minor == 23 || v->minor == 24 ? 184 : 176;
 }
 
 static uint64_t off_startpc(const struct go_version *v)
@@ -126,13 +133,31 @@ static bool start_matches(const struct live *l, uint64_t g)
 	return !strncmp(fn.name, l->start_prefix, strlen(l->start_prefix));
 }
 
-/* Counts non-dead goroutines in allgptr[0..allglen) and those matching --count-start. */
-static void count_gs(const struct live *l, uint64_t *live, uint64_t *matching)
+/* Whether waitReasonStrings[g.waitreason], read from the process, is s. */
+static bool waits_for(const struct live *l, uint64_t g, const char *s)
+{
+	const struct go_global *wrs = &l->gg->global[GLOBAL_WAITREASONSTRINGS];
+	uint8_t wr = 0;
+	uint64_t str[2];
+	char buf[64];
+
+	if (rd(l, g + off_waitreason(l->v), &wr, 1) || wr >= wrs->aux ||
+	    rd(l, wrs->addr + l->bias + 16 * wr, str, sizeof(str)) || str[1] != strlen(s) ||
+	    str[1] >= sizeof(buf) || rd(l, str[0], buf, str[1]))
+		return false;
+	return !memcmp(buf, s, str[1]);
+}
+
+/*
+ * Counts non-dead goroutines in allgptr[0..allglen), those matching --count-start, and
+ * of these the ones parked (_Gwaiting 4) in "chan receive".
+ */
+static void count_gs(const struct live *l, uint64_t *live, uint64_t *matching, uint64_t *chanrecv)
 {
 	uint64_t n = rd64(l, gaddr(l, GLOBAL_ALLGLEN));
 	uint64_t arr = rd64(l, gaddr(l, GLOBAL_ALLGPTR));
 
-	*live = *matching = 0;
+	*live = *matching = *chanrecv = 0;
 	if (l->goids)
 		printf("live goids");
 	for (uint64_t i = 0; i < n && i < (1u << 20); i++) {
@@ -145,8 +170,11 @@ static void count_gs(const struct live *l, uint64_t *live, uint64_t *matching)
 		if (!g || status == 6 || status == 11)
 			continue;
 		(*live)++;
-		if (start_matches(l, g))
+		if (start_matches(l, g)) {
 			(*matching)++;
+			if (status == 4 && waits_for(l, g, "chan receive"))
+				(*chanrecv)++;
+		}
 		if (l->goids)
 			printf(" %" PRIu64, rd64(l, g + off_goid(l->v)));
 	}
@@ -154,10 +182,52 @@ static void count_gs(const struct live *l, uint64_t *live, uint64_t *matching)
 		printf("\n");
 }
 
+/*
+ * Walks the runtime's memory-profile buckets from mbuckets through allnext (mprof.go
+ * bucket: allnext +8, typ +16, nstk +40, stk +48; at most 1024 frames, maxProfStackDepth
+ * 1.23+, 32 before): counts them, the malformed ones and the frames outside pclntab.
+ */
+static void walk_buckets(const struct live *l)
+{
+	uint64_t b = rd64(l, gaddr(l, GLOBAL_MBUCKETS)), n = 0, bad = 0, frames = 0, unres = 0;
+	struct gosym_func fn;
+
+	for (; b && n < 100000; n++) {
+		uint64_t hdr[6], stk[64];
+
+		if (rd(l, b, hdr, sizeof(hdr)) || hdr[2] != 1 || hdr[5] > 1024) {
+			bad++;
+			break;
+		}
+		uint64_t nstk = hdr[5] < 64 ? hdr[5] : 64;
+
+		if (nstk && rd(l, b + 48, stk, 8 * nstk)) {
+			bad++;
+			break;
+		}
+		if (l->buckets) {
+			printf("live bucket");
+			for (uint64_t i = 0; i < nstk; i++)
+				printf(" 0x%" PRIx64, stk[i]);
+			printf("\n");
+		}
+		for (uint64_t i = 0; i < nstk; i++) {
+			frames++;
+			if (stk[i] <= l->bias || gosym__func_by_pc(l->gs, stk[i] - 1 - l->bias, &fn))
+				unres++;
+		}
+		b = hdr[1];
+	}
+	printf("live mbuckets.count %" PRIu64 "\n", n);
+	printf("live mbuckets.bad %" PRIu64 "\n", bad);
+	printf("live mbuckets.frames %" PRIu64 "\n", frames);
+	printf("live mbuckets.unresolved %" PRIu64 "\n", unres);
+}
+
 static void print_live(const struct live *l)
 {
 	uint64_t ms = gaddr(l, GLOBAL_MEMSTATS), gc = gaddr(l, GLOBAL_GCCONTROLLER);
-	uint64_t glive, matching;
+	uint64_t glive, matching, chanrecv;
 	uint32_t numgc = 0, cycle = 0;
 	int32_t gcpercent = 0;
 	uint8_t b = 0, enablegc = 0;
@@ -171,9 +241,10 @@ static void print_live(const struct live *l)
 	printf("live allgs.ptr 0x%" PRIx64 "\n", rd64(l, gaddr(l, GLOBAL_ALLGS)));
 	printf("live allgs.len %" PRIu64 "\n", rd64(l, gaddr(l, GLOBAL_ALLGS) + 8));
 	printf("live allgs.cap %" PRIu64 "\n", rd64(l, gaddr(l, GLOBAL_ALLGS) + 16));
-	count_gs(l, &glive, &matching);
+	count_gs(l, &glive, &matching, &chanrecv);
 	printf("live goroutines %" PRIu64 "\n", glive);
 	printf("live goroutines_matching %" PRIu64 "\n", matching);
+	printf("live goroutines_matching_chan_receive %" PRIu64 "\n", chanrecv);
 	rd(l, ms + off_numgc(l->v), &numgc, 4);
 	rd(l, ms + off_enablegc(l->v), &enablegc, 1);
 	rd(l, gaddr(l, GLOBAL_MPROFCYCLE), &cycle, 4);
@@ -186,6 +257,8 @@ static void print_live(const struct live *l)
 	printf("live memoryLimit %" PRId64 "\n", (int64_t)rd64(l, gc + 8));
 	printf("live heapMinimum %" PRIu64 "\n", rd64(l, gc + 16));
 	printf("live mbuckets 0x%" PRIx64 "\n", rd64(l, gaddr(l, GLOBAL_MBUCKETS)));
+	if (l->gs)
+		walk_buckets(l);
 	/* moduledata.text (+176) is relocated in memory: it must equal runtime.text + bias */
 	printf("live md.text 0x%" PRIx64 "\n", rd64(l, gaddr(l, GLOBAL_FIRSTMODULEDATA) + 176));
 	printf("live runtime.text 0x%" PRIx64 "\n", gaddr(l, GLOBAL_RUNTIME_TEXT));
@@ -224,7 +297,7 @@ static int print_json(const struct go_globals *gg)
 static int usage(void)
 {
 	fprintf(stderr, "usage: lh-globals [--nosym] [--json] [--pid PID [--count-start PREFIX] "
-			"[--goids]] BINARY\n");
+			"[--goids] [--buckets]] BINARY\n");
 	return 2;
 }
 
@@ -234,11 +307,12 @@ int main(int argc, char **argv)
 		{ "nosym", no_argument, NULL, 'n' },	 { "json", no_argument, NULL, 'j' },
 		{ "pid", required_argument, NULL, 'p' }, { "count-start", required_argument, NULL, 'c' },
 		{ "goids", no_argument, NULL, 'g' },
+		{ "buckets", no_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool nosym = false, json = false;
 	const char *prefix = NULL;
-	bool goids = false;
+	bool goids = false, buckets = false;
 	struct go_buildinfo bi = { 0 };
 	struct go_globals gg;
 	struct gosym *gs = NULL;
@@ -252,6 +326,7 @@ int main(int argc, char **argv)
 		case 'p': pid = atoi(optarg); break;
 		case 'c': prefix = optarg; break;
 		case 'g': goids = true; break;
+		case 'b': buckets = true; break;
 		default: return usage();
 		}
 	}
@@ -279,7 +354,7 @@ int main(int argc, char **argv)
 		print_tsv(&gg);
 	if (pid) {
 		struct live l = { .gg = &gg, .v = &bi.version, .gs = gs, .start_prefix = prefix,
-				  .goids = goids };
+				  .goids = goids, .buckets = buckets };
 		char path[64];
 
 		snprintf(path, sizeof(path), "/proc/%d/mem", pid);

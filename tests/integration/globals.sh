@@ -76,7 +76,13 @@ same_as_nm() { # what gocmd nm_of_binary driver_output
 all_cross() { # what driver_output
 	local bad
 	bad=$(not_cross "$2")
-	if [ -z "$bad" ]; then pass "$1"; else fail "$1: $(echo "$bad" | head -3 | tr '\n' ' ')"; fi
+	if [ "$(wc -l < "$2")" -ne 13 ]; then
+		fail "$1: the driver printed $(wc -l < "$2") globals: $(head -c 200 "$tmp/err")"
+	elif [ -z "$bad" ]; then
+		pass "$1"
+	else
+		fail "$1: $(echo "$bad" | head -3 | tr '\n' ' ')"
+	fi
 }
 
 has_symtab() {
@@ -126,7 +132,18 @@ assert g["runtime.waitReasonStrings"]["aux"] >= 27
 ' "$tmp/json" "$GLOBALS"
 
 # ---- (d): live fixtures ----
-live_value() { awk -v k="$1" '$1 == "live" && $2 == k { print $3 }' "$tmp/live"; }
+# A value the driver printed; "(no KEY)" when it printed none, which no check expects.
+live_value() {
+	awk -v k="$1" '$1 == "live" && $2 == k { v = $3 } END { print (v == "" ? "(no " k ")" : v) }' \
+		"$tmp/live"
+}
+
+# A count the driver printed, -1 when it printed none (keeps arithmetic valid).
+live_count() {
+	local v
+	v=$(live_value "$1")
+	[[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo -1
+}
 
 # Starts a fixture and waits (bounded) until it printed "ready" and gctrace reported a GC.
 start_fixture() { # binary args...
@@ -153,12 +170,15 @@ live_fixture() { # binary release variant
 	kill -STOP "$fixture_pid"
 	sleep 0.1
 	ngc=$(grep -o '^gc [0-9]*' "$tmp/stderr" | tail -1 | cut -d' ' -f2)
+	[[ $ngc =~ ^[0-9]+$ ]] || ngc=-1
 	"$LHG" --pid "$fixture_pid" --count-start main.main. "$bin" > "$tmp/live" 2> "$tmp/err"
 	kill -CONT "$fixture_pid"
 	kill "$fixture_pid"
-	numgc=$(live_value numgc)
-	cycle=$(live_value mProfCycle)
+	numgc=$(live_count numgc)
+	cycle=$(live_count mProfCycle)
 	check "$what: the 8 goroutines the fixture parks" test "$(live_value goroutines_matching)" = 8
+	check "$what: ... all waiting in waitReasonStrings[g.waitreason] == 'chan receive'" \
+		test "$(live_value goroutines_matching_chan_receive)" = 8
 	check "$what: allglen $(live_value allglen) >= 9" test "$(live_value allglen)" -ge 9
 	check "$what: allgs {ptr,len} == {allgptr,allglen}" test \
 		"$(live_value allgs.ptr) $(live_value allgs.len)" = \
@@ -176,6 +196,9 @@ live_fixture() { # binary release variant
 		"100 9223372036854775807 4194304"
 	check "$what: moduledata.text in memory == runtime.text + bias" \
 		test "$(live_value md.text)" = "$(live_value runtime.text)"
+	# sampling is off, yet 1.24+ may hold one bucket (STRIPPED-GLOBALS.md §2)
+	check "$what: mbuckets chain ($(live_value mbuckets.count) buckets) well formed, stacks in pclntab" \
+		test "$(live_value mbuckets.bad) $(live_value mbuckets.unresolved)" = "0 0"
 }
 
 while read -r path rel fixture variant; do
@@ -203,6 +226,77 @@ for rel in $(awk '{ print $1 }' "$FIXTURES/toolchains.tsv" | sort -u | sed -n '1
 	check "globals: -N -l build, no wrong answer ($rel; $(grep -c ' missing ' "$tmp/out") not found)" \
 		test -z "$wrong"
 done
+
+# A program that imports runtime/pprof (sampling on: MemProfileRate 524288, and the linker
+# leaves disableMemoryProfiling 0, in .noptrbss), writes its own heap profile after a GC and
+# then idles: every stack in that profile must be a bucket found from mbuckets, and NumGC
+# in it must be memstats.numgc.
+mkdir -p "$tmp/pprofsrc"
+cat > "$tmp/pprofsrc/go.mod" <<'EOF'
+module pprofprog
+
+go 1.19
+EOF
+cat > "$tmp/pprofsrc/main.go" <<'EOF'
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+)
+
+var kept [][]byte
+
+//go:noinline
+func leak() {
+	for i := 0; i < 4096; i++ {
+		kept = append(kept, make([]byte, 4096))
+	}
+}
+
+func main() {
+	leak()
+	runtime.GC()
+	f, err := os.Create(os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	pprof.Lookup("heap").WriteTo(f, 1)
+	f.Close()
+	fmt.Println("ready")
+	time.Sleep(time.Hour)
+}
+EOF
+while IFS=$'\t' read -r rel gocmd; do
+	what="globals live, pprof importer ($rel)"
+	if ! CGO_ENABLED=0 build_extra pprofprog "$gocmd" "$tmp/pprofsrc" -ldflags=-s\ -w; then
+		fail "$what: build: $(tail -1 "$tmp/build.log")"
+		continue
+	fi
+	"$LHG" "$tmp/pprofprog" > "$tmp/out" 2> "$tmp/err"
+	all_cross "$what: every global found and cross-checked" "$tmp/out"
+	rm -f "$tmp/heap" "$tmp/pprof-stdout"
+	env -u GOGC -u GOMEMLIMIT "$tmp/pprofprog" "$tmp/heap" > "$tmp/pprof-stdout" 2>&1 &
+	pid=$!
+	started+=("$pid")
+	# "ready" comes after the profile is written and closed
+	for _ in $(seq 100); do grep -q '^ready' "$tmp/pprof-stdout" && break; sleep 0.1; done
+	"$LHG" --pid "$pid" --buckets "$tmp/pprofprog" > "$tmp/live" 2> "$tmp/err"
+	kill "$pid"
+	awk '/^[0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @/ { sub(/.*@ /, ""); print }' "$tmp/heap" | sort -u > "$tmp/pprof-stacks"
+	awk '$2 == "bucket" { $1 = $2 = ""; sub(/^ +/, ""); print }' "$tmp/live" | sort -u > "$tmp/our-stacks"
+	check "$what: MemProfileRate 524288, disableMemoryProfiling 0" test \
+		"$(live_value MemProfileRate) $(live_value disableMemoryProfiling)" = "524288 0"
+	check "$what: memstats.numgc == the profile's NumGC" \
+		test "$(live_value numgc)" = "$(awk '$2 == "NumGC" { print $4 }' "$tmp/heap" 2> /dev/null)"
+	check "$what: the profile's $(wc -l < "$tmp/pprof-stacks") stacks are all among $(wc -l < "$tmp/our-stacks") mbuckets stacks" \
+		test -s "$tmp/pprof-stacks" -a -z "$(comm -23 "$tmp/pprof-stacks" "$tmp/our-stacks")"
+	check "$what: mbuckets chain well formed, stacks in pclntab" \
+		test "$(live_value mbuckets.bad) $(live_value mbuckets.unresolved)" = "0 0"
+done < "$FIXTURES/toolchains.tsv"
 
 # lld-linked PIE: lld leaves every relocated word 0 in the file (only the RELATIVE addend
 # has it), so moduledata and string reads must go through the relocations.
@@ -276,25 +370,31 @@ if [ -z "$gcs" ]; then
 	finish
 fi
 before=$(metric go_gc_duration_seconds_count)
-"$LHG" --pid $prom_pid --goids $prom > "$tmp/live" 2> "$tmp/err"
+curl -sf "http://127.0.0.1:$port/debug/pprof/heap?debug=1" | \
+	awk '/^[0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @/ { sub(/.*@ /, ""); print }' | sort -u > "$tmp/pprof-stacks"
+"$LHG" --pid $prom_pid --goids --buckets $prom > "$tmp/live" 2> "$tmp/err"
 after=$(metric go_gc_duration_seconds_count)
 curl -sf "http://127.0.0.1:$port/debug/pprof/goroutine?debug=2" | \
 	awk '/^goroutine [0-9]+ /{ print $2 }' | sort > "$tmp/pprof-ids"
 tr ' ' '\n' < <(awk '$2 == "goids" { $1 = $2 = ""; print }' "$tmp/live") | grep . | sort > "$tmp/our-ids"
-numgc=$(live_value numgc)
+numgc=$(live_count numgc)
 check "globals: prometheus live memstats.numgc $numgc within go_gc_duration_seconds_count [$before, $after]" \
 	test "$numgc" -ge "$before" -a "$numgc" -le "$after"
 check "globals: prometheus live MemProfileRate 524288, disableMemoryProfiling 0 (imports pprof)" \
 	test "$(live_value MemProfileRate) $(live_value disableMemoryProfiling)" = "524288 0"
 check "globals: prometheus live mProfCycle follows numgc" \
-	test "$(live_value mProfCycle)" -ge "$numgc" -a "$(live_value mProfCycle)" -le $((numgc + 1))
+	test "$(live_count mProfCycle)" -ge "$numgc" -a "$(live_count mProfCycle)" -le $((numgc + 1))
 check "globals: prometheus live gcController defaults" test \
 	"$(live_value gcPercent) $(live_value memoryLimit) $(live_value heapMinimum)" = \
 	"100 9223372036854775807 4194304"
 check "globals: prometheus live allgs {ptr,len} == {allgptr,allglen}" test \
 	"$(live_value allgs.ptr) $(live_value allgs.len)" = "$(live_value allgptr) $(live_value allglen)"
-check "globals: prometheus live mbuckets holds the runtime's heap profile" \
-	test "$(live_value mbuckets)" != 0x0
+awk '$2 == "bucket" { $1 = $2 = ""; sub(/^ +/, ""); print }' "$tmp/live" | sort -u > "$tmp/our-stacks"
+check "globals: prometheus live mbuckets: $(wc -l < "$tmp/our-stacks") well-formed buckets, stacks in pclntab" \
+	test "$(live_value mbuckets.count)" -ge 1 -a "$(live_value mbuckets.bad) $(live_value mbuckets.unresolved)" = "0 0"
+# pprof's heap profile (runtime.MemProfile, read first) is made of those buckets' stacks
+check "globals: prometheus pprof heap profile's $(wc -l < "$tmp/pprof-stacks") stacks are all mbuckets stacks" \
+	test -s "$tmp/pprof-stacks" -a -z "$(comm -23 "$tmp/pprof-stacks" "$tmp/our-stacks")"
 # pprof lists user goroutines only, read after ours: at most the few serving that request
 # are new; every other one must be in allgs.
 missing=$(comm -23 "$tmp/pprof-ids" "$tmp/our-ids" | wc -l)
