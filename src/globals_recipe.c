@@ -16,7 +16,6 @@
 
 /* runtime.moduledata field offsets, amd64, unchanged 1.16-1.26 (runtime/symtab.go). */
 #define MD_PCHEADER 0
-#define MD_FUNCNAMETAB 8
 #define MD_MINPC 160
 #define MD_TEXT 176
 #define MD_ETEXT 184
@@ -158,7 +157,9 @@ static void rule_moduledata(struct glb_ctx *c, struct go_globals *gg)
 		found(g, code, "runtime.findfunc", info->moduledata == code);
 		return;
 	}
-	if (!info->moduledata) {
+	/* the recipe ignores .symtab, so a moduledata gosym took from it is no answer here */
+	if (!info->moduledata ||
+	    (info->moduledata_how && !strncmp(info->moduledata_how, "symbol", 6))) {
 		fail(g, "no LEA of moduledata in runtime.findfunc, and no data scan match");
 		return;
 	}
