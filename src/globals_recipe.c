@@ -116,15 +116,15 @@ static bool accesses(const struct glb_func *f, size_t from, size_t span, uint8_t
 }
 
 /*
- * runtime.findfunc: the first LEA r,[rip] followed by accesses to [r+0xa0] and [r+0xa8]
- * (datap.minpc/maxpc, symtab.go findmoduledatap inlined) points at firstmoduledata.
+ * The first LEA r,[rip] followed by accesses to [r+0xa0] and [r+0xa8] (datap.minpc and
+ * maxpc in symtab.go findmoduledatap, inlined into findfunc) points at firstmoduledata.
  */
-static uint64_t moduledata_code_site(struct glb_ctx *c)
+static uint64_t moduledata_lea(struct glb_ctx *c, const char *fn)
 {
 	struct glb_func f;
 	struct glb_ref r;
 
-	if (glb_func(c, "runtime.findfunc", &f))
+	if (glb_func(c, fn, &f))
 		return 0;
 	for (size_t off = 0; off < f.n; off++) {
 		if (!glb_match_at(&f, off, &r) || r.form != REF_LEA)
@@ -136,13 +136,29 @@ static uint64_t moduledata_code_site(struct glb_ctx *c)
 	return 0;
 }
 
+/* findfunc, else findmoduledatap itself (not inlined in -N -l builds); both must agree. */
+static uint64_t moduledata_code_site(struct glb_ctx *c, const char **how, bool *conflict)
+{
+	uint64_t a = moduledata_lea(c, "runtime.findfunc");
+	uint64_t b = moduledata_lea(c, "runtime.findmoduledatap");
+
+	*conflict = a && b && a != b;
+	*how = a ? "runtime.findfunc" : "runtime.findmoduledatap";
+	return a ? a : b;
+}
+
 static void rule_moduledata(struct glb_ctx *c, struct go_globals *gg)
 {
 	struct go_global *g = gl(gg, GLOBAL_FIRSTMODULEDATA);
 	const struct gosym_info *info = gosym__info(c->gs);
-	uint64_t code = moduledata_code_site(c);
-	const char *err;
+	const char *err, *how;
+	bool conflict;
+	uint64_t code = moduledata_code_site(c, &how, &conflict);
 
+	if (conflict) {
+		fail(g, "runtime.findfunc and runtime.findmoduledatap disagree");
+		return;
+	}
 	if (code) {
 		err = glb_load_ranges(c, code);
 		if (err) {
@@ -154,13 +170,14 @@ static void rule_moduledata(struct glb_ctx *c, struct go_globals *gg)
 			fail(g, "runtime.findfunc and the pclntab data scan disagree");
 			return;
 		}
-		found(g, code, "runtime.findfunc", info->moduledata == code);
+		found(g, code, how, info->moduledata == code);
 		return;
 	}
 	/* the recipe ignores .symtab, so a moduledata gosym took from it is no answer here */
 	if (!info->moduledata ||
 	    (info->moduledata_how && !strncmp(info->moduledata_how, "symbol", 6))) {
-		fail(g, "no LEA of moduledata in runtime.findfunc, and no data scan match");
+		fail(g, "no LEA of moduledata in runtime.findfunc or findmoduledatap, and no "
+			"data scan match");
 		return;
 	}
 	err = glb_load_ranges(c, info->moduledata);
@@ -353,9 +370,11 @@ static const char *dmp_schedinit(struct glb_ctx *c, uint64_t *dmp)
 		c->mpr_store = st.target;
 		hits++;
 	}
-	if (hits != 1)
+	if (hits != 1) {
+		c->mpr_store = 0;
 		return hits ? "the disableMemoryProfiling test occurs twice in runtime.schedinit" :
 			      "no disableMemoryProfiling test in runtime.schedinit";
+	}
 	return NULL;
 }
 
@@ -393,9 +412,11 @@ static const char *dmp_init119(struct glb_ctx *c, uint64_t *dmp)
 		c->mpr_store = st.target;
 		hits++;
 	}
-	if (hits != 1)
+	if (hits != 1) {
+		c->mpr_store = 0;
 		return hits ? "the MemProfileRate initializer occurs twice in runtime.init" :
 			      "no MemProfileRate initializer reading a byte in runtime.init";
+	}
 	return NULL;
 }
 
@@ -458,13 +479,16 @@ static const char *rule_mpr(struct glb_ctx *c, struct go_globals *gg)
 		if (val != DEFAULT_MEMPROFILERATE)
 			return fail(g, "runtime.allocmcache's load does not hold 524288 in the file");
 	}
-	if (dmp->found && c->mpr_store != r.target) {
+	/* schedinit (1.20+) or runtime.init (1.19) is always linked: its store must agree */
+	if (c->mpr_store != r.target) {
 		fail(dmp, "disableMemoryProfiling's site stores to another address");
-		return fail(g, "runtime.allocmcache and the disableMemoryProfiling site disagree");
+		return fail(g, c->mpr_store ?
+			"runtime.allocmcache and the disableMemoryProfiling site disagree" :
+			"no MemProfileRate store at the disableMemoryProfiling site to confirm it");
 	}
 	if (dmp->found)
 		dmp->cross_checked = true;
-	found(g, r.target, "runtime.allocmcache", dmp->found);
+	found(g, r.target, "runtime.allocmcache", true);
 	return NULL;
 }
 
@@ -692,8 +716,9 @@ static const char *rule_waitreason(struct glb_ctx *c, struct go_globals *gg)
 	/* waitReasonZero is "", waitReasonGCAssistMarking (1) in every version */
 	if (!go_string_is(c, r.target, "") || !go_string_is(c, r.target + 16, "GC assist marking"))
 		return fail(g, "waitReasonStrings[0..1] are not \"\", \"GC assist marking\"");
+	/* each inlines String; one that calls it instead (-N -l builds) proves nothing */
 	for (size_t i = 0; i < 2; i++) {
-		if (glb_func(c, cross_fns[i], &x))
+		if (glb_func(c, cross_fns[i], &x) || glb_find_call(&x, 0, f.entry))
 			continue;
 		if (!refs_addr(c, &x, r.target))
 			return fail(g, "runtime.(*waitReason).String or goroutineheader disagree");
