@@ -59,7 +59,10 @@ int globals__resolve_nosym(struct elfbin *eb, struct gosym *gs, const struct go_
 /* Name of a global ("runtime.mbuckets"), NULL for an id out of range. */
 const char *globals__name(enum go_global_id id);
 void globals__print(const struct go_globals *globals, FILE *out);
-/* Adds "globals": {name: {addr, found, how, cross_checked, aux, error}} to obj. */
+/*
+ * Adds "globals": {name: {addr, found, how, cross_checked, aux, error}} to obj: addr a
+ * "0x..." string (null when not found), how null when not found, error null when found.
+ */
 int globals__to_json(const struct go_globals *globals, struct cJSON *obj);
 
 #endif
