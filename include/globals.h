@@ -44,10 +44,25 @@ struct go_globals {
 	struct go_global global[GLOBAL__COUNT];
 };
 
-/* From .symtab when present, else by decoding known runtime functions; -errno on bad input. */
+/*
+ * From .symtab when present, else by matching RIP-relative references in known runtime
+ * functions (STRIPPED-GLOBALS.md); -errno on bad input. A global the recipe cannot pin
+ * down exactly has found = false and an error; gs may be NULL (symbols only). With
+ * symbols, cross_checked says whether the recipe found the same address. v may be NULL
+ * (the recipe then tries every per-version form).
+ */
 int globals__resolve(struct elfbin *eb, struct gosym *gs, const struct go_version *v,
 		     struct go_globals *globals);
+/* The recipe alone, .symtab ignored: for tests and for checking the recipe on a binary. */
+int globals__resolve_nosym(struct elfbin *eb, struct gosym *gs, const struct go_version *v,
+			   struct go_globals *globals);
+/* Name of a global ("runtime.mbuckets"), NULL for an id out of range. */
+const char *globals__name(enum go_global_id id);
 void globals__print(const struct go_globals *globals, FILE *out);
+/*
+ * Adds "globals": {name: {addr, found, how, cross_checked, aux, error}} to obj: addr a
+ * "0x..." string (null when not found), how null when not found, error null when found.
+ */
 int globals__to_json(const struct go_globals *globals, struct cJSON *obj);
 
 #endif

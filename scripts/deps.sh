@@ -10,6 +10,7 @@ pkgs=(
 	binutils file python3 jq procps util-linux
 	golang-1.19-go		# the oldest supported Go release, and the fallback toolchain
 	libcap2-bin		# capsh: tests run check without CAP_SYS_ADMIN
+	prometheus curl		# a stripped, externally linked Go service (go1.19) for tests
 )
 
 missing=()
