@@ -63,7 +63,6 @@ enum {
 #define MAX_TYPE_HOPS	32	/* typedef/qualifier chain while resolving a member type */
 #define MAX_PATH_DEPTH	8	/* components of a member path */
 #define MAX_INDIRECT	4	/* nested DW_FORM_indirect */
-#define MAX_NAME_LEN	256
 
 struct rd {
 	const uint8_t *p;
@@ -120,8 +119,10 @@ struct dwarf {
 	struct dwarf_sections s;
 	struct unit *units;
 	size_t nunits;
-	struct abbrev_table **tabs;
+	struct abbrev_table **tabs;	/* hash by offset, tab_cap slots */
 	size_t ntabs;
+	size_t tab_cap;
+	uint64_t abbrev_parsed;		/* bytes of .debug_abbrev parsed so far */
 	struct wanted *want;
 	size_t nwant;
 	bool headers_bad;
@@ -292,11 +293,11 @@ static int abbrev_read_attrs(struct rd *r, struct abbrev_table *t, size_t *cap, 
 }
 
 /* Parses the abbreviation table at off; each iteration consumes input, so it ends. */
-static int abbrev_parse(const struct dwarf *dw, struct abbrev_table *t)
+static int abbrev_parse(const struct dwarf *dw, struct abbrev_table *t, uint64_t *parsed)
 {
 	struct rd r = { dw->s.abbrev, dw->s.abbrev + dw->s.abbrev_len, false };
 	size_t acap = 0, ab_cap = 0;
-	int err;
+	int err = 0;
 
 	if (t->off >= dw->s.abbrev_len)
 		return -EINVAL;
@@ -304,22 +305,25 @@ static int abbrev_parse(const struct dwarf *dw, struct abbrev_table *t)
 	for (;;) {
 		struct abbrev a = { .code = rd_uleb(&r) };
 
-		if (r.err)
-			return -EINVAL;
 		if (!a.code)
 			break;
 		a.tag = rd_uleb(&r);
 		a.children = rd_uint(&r, 1) != 0;
 		if (r.err)
-			return -EINVAL;
+			break;
 		err = abbrev_read_attrs(&r, t, &acap, &a);
 		if (!err)
 			err = table_push_abbrev(t, &ab_cap, &a);
 		if (err)
-			return err;
+			break;
 	}
-	qsort(t->ab, t->nab, sizeof(*t->ab), abbrev_cmp);
-	return 0;
+	/* Counted on failure too: the budget bounds the work, not the successes. */
+	*parsed += (uint64_t)(r.p - dw->s.abbrev) - t->off;
+	if (!err && r.err)
+		err = -EINVAL;
+	if (!err && t->nab)
+		qsort(t->ab, t->nab, sizeof(*t->ab), abbrev_cmp);
+	return err;
 }
 
 static const struct abbrev *abbrev_find(const struct abbrev_table *t, uint64_t code)
@@ -327,6 +331,8 @@ static const struct abbrev *abbrev_find(const struct abbrev_table *t, uint64_t c
 	struct abbrev key = { .code = code };
 
 	/* Producers number abbreviations 1..n, so the direct slot is almost always it. */
+	if (!t->nab)
+		return NULL;
 	if (code >= 1 && code <= t->nab && t->ab[code - 1].code == code)
 		return &t->ab[code - 1];
 	return bsearch(&key, t->ab, t->nab, sizeof(*t->ab), abbrev_cmp);
@@ -341,46 +347,89 @@ static void table_free(struct abbrev_table *t)
 	free(t);
 }
 
+/*
+ * Abbreviation tables by offset, in an open-addressing hash: gcc gives every unit
+ * its own table, and a hostile file can have one per few bytes of .debug_info.
+ */
+static size_t tab_slot(const struct dwarf *dw, uint64_t off)
+{
+	size_t mask = dw->tab_cap - 1;
+	size_t i = (size_t)((off * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
+
+	while (dw->tabs[i] && dw->tabs[i]->off != off)
+		i = (i + 1) & mask;
+	return i;
+}
+
+static int tabs_grow(struct dwarf *dw)
+{
+	struct abbrev_table **old = dw->tabs;
+	size_t old_cap = dw->tab_cap, cap = old_cap ? old_cap * 2 : 16;
+
+	dw->tabs = calloc(cap, sizeof(*dw->tabs));
+	if (!dw->tabs) {
+		dw->tabs = old;
+		return -ENOMEM;
+	}
+	dw->tab_cap = cap;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i])
+			dw->tabs[tab_slot(dw, old[i]->off)] = old[i];
+	free(old);
+	return 0;
+}
+
+/*
+ * Parses a new table. Well-formed tables are disjoint, so parsing more than twice
+ * the section (plus slack) means units are pointing into one another's tables: the
+ * rest are refused rather than parsed again and again.
+ */
+static struct abbrev_table *table_new(struct dwarf *dw, uint64_t off)
+{
+	struct abbrev_table *t = calloc(1, sizeof(*t));
+	int err;
+
+	if (!t)
+		return NULL;
+	t->off = off;
+	if (dw->abbrev_parsed > 2 * (uint64_t)dw->s.abbrev_len + (1 << 20)) {
+		t->bad = true;
+		return t;
+	}
+	err = abbrev_parse(dw, t, &dw->abbrev_parsed);
+	if (err == -ENOMEM) {
+		table_free(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	t->bad = err != 0;
+	return t;
+}
+
 /* The (cached) table of a unit; NULL with errno. Go units all share one table. */
 static struct abbrev_table *unit_table(struct dwarf *dw, struct unit *u)
 {
-	struct abbrev_table *t;
-	void *n;
-	int err;
+	size_t slot;
 
-	if (u->tab)
-		return u->tab;
-	for (size_t i = 0; i < dw->ntabs; i++) {
-		if (dw->tabs[i]->off == u->abbrev_off) {
-			u->tab = dw->tabs[i];
-			goto out;
+	if (!u->tab) {
+		if ((dw->ntabs + 1) * 2 > dw->tab_cap && tabs_grow(dw)) {
+			errno = ENOMEM;
+			return NULL;
 		}
+		slot = tab_slot(dw, u->abbrev_off);
+		if (!dw->tabs[slot]) {
+			dw->tabs[slot] = table_new(dw, u->abbrev_off);
+			if (!dw->tabs[slot])
+				return NULL;
+			dw->ntabs++;
+		}
+		u->tab = dw->tabs[slot];
 	}
-	n = realloc(dw->tabs, (dw->ntabs + 1) * sizeof(*dw->tabs));
-	if (!n)
-		goto nomem;
-	dw->tabs = n;
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		goto nomem;
-	t->off = u->abbrev_off;
-	err = abbrev_parse(dw, t);
-	if (err == -ENOMEM) {
-		table_free(t);
-		goto nomem;
-	}
-	t->bad = err != 0;
-	dw->tabs[dw->ntabs++] = t;
-	u->tab = t;
-out:
 	if (u->tab->bad) {
 		errno = EINVAL;
 		return NULL;
 	}
 	return u->tab;
-nomem:
-	errno = ENOMEM;
-	return NULL;
 }
 
 /* ---- unit headers ---- */
@@ -1116,7 +1165,7 @@ void dwarf__free(struct dwarf *dw)
 {
 	if (!dw)
 		return;
-	for (size_t i = 0; i < dw->ntabs; i++)
+	for (size_t i = 0; i < dw->tab_cap; i++)
 		table_free(dw->tabs[i]);
 	for (size_t i = 0; i < dw->nwant; i++)
 		free(dw->want[i].name);

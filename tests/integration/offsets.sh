@@ -226,13 +226,21 @@ check_fixture() { # binary release variant [arch]
 }
 
 # Slow part: one basic build per extra release and per arch, cached under OUTPUT.
+# The go command of a manifest release (tab-separated: the command has spaces), else
+# the release through GOTOOLCHAIN.
+gocmd_for() {
+	local cmd
+	cmd=$(awk -F'\t' -v t="$1" '$1 == t { print $2; exit }' "$FIXTURES/toolchains.tsv" 2> /dev/null)
+	echo "${cmd:-env GOTOOLCHAIN=$1 /usr/local/go/bin/go}"
+}
+
 all_releases() {
-	local dir=$OUTPUT/fixtures-offsets rel gocmd arch dest tag
+	local dir rel gocmd arch dest tag
+	dir=$(mkdir -p "$OUTPUT/fixtures-offsets" && cd "$OUTPUT/fixtures-offsets" && pwd) || return
 	local rels=(${OFFSETS_RELEASES:-go1.20.14 go1.21.13 go1.23.12 go1.25.5})
 	for rel in $(fixtures | cut -f2 | sort -u); do rels+=("$rel"); done
 	for rel in $(printf '%s\n' "${rels[@]}" | sort -u); do
-		gocmd=$(go_for "$rel")
-		[ -n "$gocmd" ] || gocmd="env GOTOOLCHAIN=$rel /usr/local/go/bin/go"
+		gocmd=$(gocmd_for "$rel")
 		for arch in amd64 arm64; do
 			dest="$dir/$rel-$arch/basic"
 			mkdir -p "$(dirname "$dest")"
