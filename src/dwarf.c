@@ -105,6 +105,7 @@ struct unit {
 	uint8_t off_size;
 	bool bad;
 	bool walked;
+	bool based;	/* unit DIE read: str_offsets_base known */
 };
 
 struct wanted {
@@ -754,6 +755,15 @@ static int rd_at(struct dwarf *dw, uint64_t off, struct unit **up, const struct 
 	*tp = unit_table(dw, u);
 	if (!*tp)
 		return -errno;
+	if (!u->based) {
+		struct die cu;
+
+		/* The unit DIE first: its DW_AT_str_offsets_base resolves strx names. */
+		*r = (struct rd){ dw->s.info + u->die, dw->s.info + u->end, false };
+		if (die_read(dw, u, *tp, r, &cu))
+			return -EINVAL;
+		u->based = true;
+	}
 	*up = u;
 	*r = (struct rd){ dw->s.info + off, dw->s.info + u->end, false };
 	return 0;
@@ -806,6 +816,7 @@ static int index_unit(struct dwarf *dw, struct unit *u, size_t *left)
 	if (!t)
 		return -errno;
 	r = (struct rd){ dw->s.info + u->die, dw->s.info + u->end, false };
+	u->based = true;	/* the first DIE read below is the unit DIE */
 	while (r.p < r.end && *left) {
 		if (die_read(dw, u, t, &r, &d))
 			return -EINVAL;

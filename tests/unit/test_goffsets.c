@@ -88,7 +88,8 @@ static void assemble(void)
 	static const int um[] = { 0x03, 0x08 };
 	static const int cu4[] = { 0 };
 	static const int k4[] = { 0x03, 0x0e, 0x1c, 0x05 };
-	size_t len_at, inner, tdef, a_str, cu_str, k64_str, b_lstr;
+	static const int sx[] = { 0x03, 0x25, 0x0b, 0x0b };
+	size_t len_at, inner, tdef, a_str, cu_str, k64_str, b_lstr, sx_str;
 
 	memset(&info, 0, sizeof(info));
 	memset(&abbr, 0, sizeof(abbr));
@@ -99,9 +100,12 @@ static void assemble(void)
 	a_str = strs.n; str(&strs, "a");
 	cu_str = strs.n; str(&strs, "cu");
 	k64_str = strs.n; str(&strs, "K64");
+	sx_str = strs.n; str(&strs, "viastrx");
 	u8(&lstrs, 0);
 	b_lstr = lstrs.n; str(&lstrs, "b");
-	uN(&stroffs, 8, 4); uN(&stroffs, 5, 2); uN(&stroffs, 0, 2); uN(&stroffs, cu_str, 4);
+	/* v5 header, one junk slot, then the unit's offsets: str_offsets_base is 12. */
+	uN(&stroffs, 12, 4); uN(&stroffs, 5, 2); uN(&stroffs, 0, 2); uN(&stroffs, k64_str, 4);
+	uN(&stroffs, cu_str, 4); uN(&stroffs, sx_str, 4);
 
 	abbrev(&abbr, 1, 0x11, 1, cu, 4);
 	abbrev(&abbr, 2, 0x13, 1, st, 4);
@@ -113,6 +117,7 @@ static void assemble(void)
 	abbrev(&abbr, 8, 0x13, 0, decl, 4);
 	abbrev(&abbr, 9, 0x17, 1, st, 4);
 	abbrev(&abbr, 10, 0x0d, 0, um, 2);
+	abbrev(&abbr, 11, 0x13, 0, sx, 4);
 	u8(&abbr, 0);
 	size_t abbr4 = abbr.n;
 	abbrev(&abbr, 1, 0x11, 1, cu4, 0);
@@ -121,7 +126,7 @@ static void assemble(void)
 
 	/* v5 header: length, version, unit_type, addr_size, abbrev_offset */
 	len_at = info.n; uN(&info, 0, 4); uN(&info, 5, 2); u8(&info, 1); u8(&info, 8); uN(&info, 0, 4);
-	uleb(&info, 1); u8(&info, 0); uN(&info, 8, 4);
+	uleb(&info, 1); u8(&info, 0); uN(&info, 12, 4);
 	uleb(&info, 8); str(&info, "outer");
 	inner = info.n;
 	uleb(&info, 2); str(&info, "inner"); u8(&info, 16);
@@ -142,6 +147,7 @@ static void assemble(void)
 	uleb(&info, 10); str(&info, "u1");
 	uleb(&info, 10); str(&info, "u2");
 	u8(&info, 0);
+	uleb(&info, 11); u8(&info, 1); u8(&info, 4);
 	u8(&info, 0);
 	size_t l = info.n - len_at - 4;
 	info.b[len_at] = l;
@@ -160,7 +166,9 @@ static void assemble(void)
 					 lstrs.b, lstrs.n, stroffs.b, stroffs.n };
 }
 
-static const char *const names[] = { "outer", "inner", "K", "K64", "U", "cu", "missing" };
+static const char *const names[] = { "outer", "inner", "K", "K64", "U", "cu", "missing",
+				     "viastrx" };
+#define NNAMES (sizeof(names) / sizeof(names[0]))
 
 static void test_reader(void)
 {
@@ -172,7 +180,7 @@ static void test_reader(void)
 	CHECK(dw, "synthetic DWARF opens");
 	if (!dw)
 		return;
-	CHECK(dwarf__index(dw, names, 7) == 0, "index walks both units");
+	CHECK(dwarf__index(dw, names, NNAMES) == 0, "index walks both units");
 	dwarf__stats(dw, &st);
 	CHECK(st.units == 2 && st.walked == 2 && st.bad == 0 && st.by_version[4] == 1 &&
 	      st.by_version[5] == 1, "stats: 2 units (v4, v5), walked, none bad");
@@ -195,6 +203,8 @@ static void test_reader(void)
 	CHECK(!dwarf__constant(dw, "K64", &val) && val == 0x1234, "64-bit DWARF 4 unit constant");
 	CHECK(dwarf__constant(dw, "outer", &val) == -ENOENT, "a struct is not a constant");
 	CHECK(dwarf__byte_size(dw, "cu", &size) == -ENOENT, "strx1 CU name not a type");
+	CHECK(!dwarf__byte_size(dw, "viastrx", &size) && size == 4,
+	      "strx1 name through DW_AT_str_offsets_base 12");
 	dwarf__free(dw);
 }
 
@@ -208,7 +218,7 @@ static int exercise(void)
 
 	if (!dw)
 		return 0;
-	if (!dwarf__index(dw, names, 7)) {
+	if (!dwarf__index(dw, names, NNAMES)) {
 		ok += !dwarf__member_offset(dw, "outer", "x.b", &u);
 		ok += !dwarf__byte_size(dw, "inner", &u);
 		ok += !dwarf__constant(dw, "K64", &v);
