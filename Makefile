@@ -67,14 +67,24 @@ $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) include/leakhound.h v
 	$(Q)$(CLANG) -g -O2 -Wall -Werror --target=bpf -D__TARGET_ARCH_$(ARCH) \
 		-Iinclude -Ivmlinux/$(ARCH) -c $< -o $@
 
+# Keep BPF objects and skeletons in $(OUTPUT) (make would delete them as intermediates):
+# they are for reading with llvm-objdump and bpftool.
+.SECONDARY: $(BPF_OBJS) $(SKELS)
+
 $(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(OUTPUT)/src/%.o: src/%.c $(SKELS)
+# Skeletons are generated before any compile (order-only); which object includes which
+# skeleton is then in its -MMD .d file, so a BPF change rebuilds only its users.
+$(OUTPUT)/src/%.o: src/%.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
+
+# The live test of `leakhound check` walks the user stack from a function of check.c:
+# frame pointers there give the kernel's walk frames to follow.
+$(OUTPUT)/src/check.o: CFLAGS += -fno-omit-frame-pointer
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)

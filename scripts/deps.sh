@@ -9,6 +9,7 @@ pkgs=(
 	libclang-rt-14-dev	# libFuzzer, ASan, UBSan runtimes
 	binutils file python3 procps util-linux
 	golang-1.19-go		# the oldest supported Go release, and the fallback toolchain
+	libcap2-bin		# capsh: tests run check without CAP_SYS_ADMIN
 )
 
 missing=()
