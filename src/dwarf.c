@@ -136,6 +136,7 @@ struct val {
 	enum vclass cls;
 	uint64_t u;		/* constant bits, reference (absolute), string/index offset */
 	bool is_signed;
+	bool strx;		/* V_STR as an index into .debug_str_offsets, in u */
 	const char *str;	/* V_STR when resolved */
 	const uint8_t *blk;
 	uint64_t blen;
@@ -607,7 +608,11 @@ static int read_var_form(struct rd *r, uint64_t form, struct val *v)
 		return 0;
 	case DW_FORM_udata: v->cls = V_CONST; v->u = rd_uleb(r); return 0;
 	case DW_FORM_ref_udata: v->cls = V_REF; v->u = rd_uleb(r); return 0;
-	case DW_FORM_strx: case DW_FORM_GNU_str_index: v->cls = V_STR; v->u = rd_uleb(r); return 0;
+	case DW_FORM_strx: case DW_FORM_GNU_str_index:
+		v->cls = V_STR;
+		v->strx = true;
+		v->u = rd_uleb(r);
+		return 0;
 	case DW_FORM_addrx: case DW_FORM_GNU_addr_index: case DW_FORM_loclistx:
 	case DW_FORM_rnglistx: v->cls = V_OTHER; rd_uleb(r); return 0;
 	case DW_FORM_flag_present: v->cls = V_CONST; v->u = 1; return 0;
@@ -641,6 +646,7 @@ static void classify_fixed(const struct dwarf *dw, const struct unit *u, uint64_
 		break;
 	case DW_FORM_strx1: case DW_FORM_strx2: case DW_FORM_strx3: case DW_FORM_strx4:
 		v->cls = V_STR;	/* an index, resolved once the unit's base is known */
+		v->strx = true;
 		break;
 	default:
 		v->cls = V_OTHER;	/* addresses, sections offsets, other files' data */
@@ -740,7 +746,7 @@ static int die_read(struct dwarf *dw, struct unit *u, const struct abbrev_table 
 	}
 	d->name = NULL;
 	if (name.cls == V_STR)
-		d->name = name.str ? name.str : str_offsets_lookup(dw, u, name.u);
+		d->name = name.strx ? str_offsets_lookup(dw, u, name.u) : name.str;
 	return 0;
 }
 
