@@ -534,7 +534,8 @@ static const char *str_offsets_lookup(const struct dwarf *dw, const struct unit 
 	uint64_t at;
 	struct rd r;
 
-	if (u->str_offsets_base > dw->s.str_offsets_len || idx > dw->s.str_offsets_len / u->off_size)
+	if (u->str_offsets_base > dw->s.str_offsets_len ||
+	    idx > dw->s.str_offsets_len / u->off_size)
 		return NULL;
 	at = u->str_offsets_base + idx * u->off_size;
 	if (at > dw->s.str_offsets_len)
@@ -1013,8 +1014,9 @@ static int member_path(struct dwarf *dw, uint64_t die, bool is_union, const char
 
 	for (int depth = 0; depth < MAX_PATH_DEPTH; depth++) {
 		const char *dot = strchr(path, '.');
-		struct member_q q = { .name = path, .len = dot ? (size_t)(dot - path) : strlen(path),
-				      .is_union = is_union };
+		struct member_q q = { .name = path, .is_union = is_union };
+
+		q.len = dot ? (size_t)(dot - path) : strlen(path);
 
 		err = for_each_child(dw, die, member_match, &q);
 		if (err < 0)

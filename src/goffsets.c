@@ -321,9 +321,10 @@ void goffsets__print(const struct go_offsets *off, FILE *out)
 
 int goffsets__to_json(const struct go_offsets *off, struct cJSON *obj)
 {
+	const char *source = off->source ? off->source : "none";
 	cJSON *o = cJSON_AddObjectToObject(obj, "offsets");
 
-	if (!o || !cJSON_AddStringToObject(obj, "offsets_source", off->source ? off->source : "none"))
+	if (!o || !cJSON_AddStringToObject(obj, "offsets_source", source))
 		return -ENOMEM;
 	for (int i = 0; i < OFF__COUNT; i++) {
 		cJSON *v = off->val[i] < 0 ? cJSON_CreateNull() : cJSON_CreateNumber(off->val[i]);

@@ -157,7 +157,17 @@ minor_of() { local t=${1#go1.}; echo "${t%%.*}"; }
 
 # Entries where DWARF is unknown ("?") or differs from the table row.
 table_mismatches() {
-	awk -F'\t' '$1 == "entry" && ($5 == "?" || $5 != $6) { printf "  %s: dwarf %s, table %s\n", $2, $5, $6 }' "$1"
+	awk -F'\t' '$1 == "entry" && ($5 == "?" || $5 != $6) {
+		printf "  %s: dwarf %s, table %s\n", $2, $5, $6 }' "$1"
+}
+
+# offsets-dump of one binary into $tmp/dump; fails the check when it cannot run.
+dump() { # what binary [type...]
+	local what=$1
+	shift
+	"$DUMP" "$@" > "$tmp/dump" 2> "$tmp/err" && return 0
+	fail "$what: offsets-dump failed: $(cat "$tmp/err")"
+	return 1
 }
 
 # Every unit walked, none malformed; Go's units v4 up to 1.24 and v5 from 1.25
@@ -166,18 +176,20 @@ check_units() { # dump release variant
 	local line minor v4 v5
 	line=$(grep '^dwarf' "$1")
 	minor=$(minor_of "$2")
-	[[ $line =~ units=([0-9]+)\ walked=([0-9]+)\ bad=0\ v4=([0-9]+)\ v5=([0-9]+)\ headers_bad=0 ]] ||
-		{ echo "  $line"; return 1; }
+	local re='units=([0-9]+) walked=([0-9]+) bad=0 v4=([0-9]+) v5=([0-9]+) headers_bad=0'
+	[[ $line =~ $re ]] || { echo "  $line"; return 1; }
 	[ "${BASH_REMATCH[1]}" -gt 0 ] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] ||
 		{ echo "  $line"; return 1; }
 	v4=${BASH_REMATCH[3]} v5=${BASH_REMATCH[4]}
 	if [ "$minor" -le 24 ]; then
 		[ "$v4" -gt 0 ] || { echo "  $line: no DWARF 4 Go units"; return 1; }
-		case $3 in cgo*) [ "$v5" -gt 0 ] || { echo "  $line: no gcc units"; return 1; } ;;
-			*) [ "$v5" -eq 0 ] || { echo "  $line: unexpected v5 units"; return 1; } ;;
+		case $3 in
+		cgo*) [ "$v5" -gt 0 ] || { echo "  $line: no gcc units"; return 1; } ;;
+		*) [ "$v5" -eq 0 ] || { echo "  $line: unexpected v5 units"; return 1; } ;;
 		esac
-	else
-		[ "$v4" -eq 0 ] && [ "$v5" -gt 0 ] || { echo "  $line: expected DWARF 5 only"; return 1; }
+	elif [ "$v4" -ne 0 ] || [ "$v5" -eq 0 ]; then
+		echo "  $line: expected DWARF 5 only"
+		return 1
 	fi
 }
 
@@ -185,13 +197,14 @@ check_dwarf_fixture() { # binary release variant arch
 	local bin=$1 rel=$2 variant=$3 arch=$4 what="$2 $3${4:+ $4}" d="$tmp/dump" types
 	types=("${TYPES[@]}")
 	case $variant in cgo*) types+=("${CTYPES[@]}") ;; esac
-	"$DUMP" "$bin" "${types[@]}" > "$d" 2> "$tmp/err" || { fail "$what: offsets-dump failed: $(cat "$tmp/err")"; return; }
-	if grep -q '^rc	dwarf=0	table=0	resolve=0$' "$d" && grep -q '^source	dwarf$' "$d" &&
-		[ -z "$(table_mismatches "$d")" ]; then
-		pass "$what: table row $(grep '^version' "$d" | cut -f2) equals DWARF ($(grep -c '^entry' "$d") entries)"
+	dump "$what" "$bin" "${types[@]}" || return
+	# The row is the one of the release that built it (buildinfo agrees with `go env`).
+	if grep -q "^version	$rel\$" "$d" && grep -q '^rc	dwarf=0	table=0	resolve=0$' "$d" &&
+		grep -q '^source	dwarf$' "$d" && [ -z "$(table_mismatches "$d")" ]; then
+		pass "$what: table row equals DWARF ($(grep -c '^entry' "$d") entries)"
 	else
 		fail "$what: table row differs from DWARF"
-		grep '^rc\|^source' "$d"
+		grep '^version\|^rc\|^source' "$d"
 		table_mismatches "$d"
 	fi
 	check "$what: every DWARF unit parses" check_units "$d" "$rel" "$variant"
@@ -206,9 +219,10 @@ check_dwarf_fixture() { # binary release variant arch
 check_stripped_fixture() { # binary release variant
 	local bin=$1 what="$2 $3" d="$tmp/dump" tag
 	tag="go1.$(minor_of "$2")"
-	"$DUMP" "$bin" > "$d" 2> "$tmp/err" || { fail "$what: offsets-dump failed: $(cat "$tmp/err")"; return; }
+	dump "$what" "$bin" || return
 	# No DWARF: -ENOENT from the reader, every resolved entry from the table.
-	if grep -q '^rc	dwarf=-2	table=0	resolve=0$' "$d" && grep -q "^source	table $tag\$" "$d" &&
+	if grep -q '^rc	dwarf=-2	table=0	resolve=0$' "$d" &&
+		grep -q "^source	table $tag\$" "$d" &&
 		[ -z "$(awk -F'\t' '$1 == "entry" && $6 != $7' "$d")" ]; then
 		pass "$what: no DWARF, resolved from table $tag"
 	else
@@ -225,15 +239,21 @@ check_fixture() { # binary release variant [arch]
 	fi
 }
 
-# Slow part: one basic build per extra release and per arch, cached under OUTPUT.
 # The go command of a manifest release (tab-separated: the command has spaces), else
 # the release through GOTOOLCHAIN.
 gocmd_for() {
 	local cmd
-	cmd=$(awk -F'\t' -v t="$1" '$1 == t { print $2; exit }' "$FIXTURES/toolchains.tsv" 2> /dev/null)
+	cmd=$(awk -F'\t' -v t="$1" '$1 == t { print $2; exit }' "$FIXTURES/toolchains.tsv" \
+		2> /dev/null)
 	echo "${cmd:-env GOTOOLCHAIN=$1 /usr/local/go/bin/go}"
 }
 
+build_basic() { # gocmd arch dest
+	(cd tests/fixtures/basic &&
+		CGO_ENABLED=0 GOARCH=$2 GOFLAGS=-mod=mod $1 build -o "$3" .) > "$tmp/build" 2>&1
+}
+
+# Slow part: one basic build per extra release and per arch, cached under OUTPUT.
 all_releases() {
 	local dir rel gocmd arch dest tag
 	dir=$(mkdir -p "$OUTPUT/fixtures-offsets" && cd "$OUTPUT/fixtures-offsets" && pwd) || return
@@ -244,13 +264,12 @@ all_releases() {
 		for arch in amd64 arm64; do
 			dest="$dir/$rel-$arch/basic"
 			mkdir -p "$(dirname "$dest")"
-			if [ ! -x "$dest" ] &&
-				! (cd tests/fixtures/basic && CGO_ENABLED=0 GOARCH=$arch GOFLAGS=-mod=mod \
-					$gocmd build -o "$dest" . ) > "$tmp/build" 2>&1; then
-				fail "$rel $arch: cannot build the basic fixture: $(tail -1 "$tmp/build")"
+			if [ ! -x "$dest" ] && ! build_basic "$gocmd" "$arch" "$dest"; then
+				fail "$rel $arch: cannot build the basic fixture"
+				tail -3 "$tmp/build"
 				continue
 			fi
-			tag=$("$DUMP" "$dest" | awk -F'\t' '$1 == "version" { print $2 }')
+			tag=$($gocmd env GOVERSION)
 			check_fixture "$dest" "$tag" default "$arch"
 		done
 	done

@@ -20,9 +20,22 @@ struct buf {
 	size_t n;
 };
 
-static void u8(struct buf *b, uint64_t v) { b->b[b->n++] = (uint8_t)v; }
-static void uN(struct buf *b, uint64_t v, int n) { for (int i = 0; i < n; i++) u8(b, v >> (8 * i)); }
-static void str(struct buf *b, const char *s) { memcpy(b->b + b->n, s, strlen(s) + 1); b->n += strlen(s) + 1; }
+static void u8(struct buf *b, uint64_t v)
+{
+	b->b[b->n++] = (uint8_t)v;
+}
+
+static void uN(struct buf *b, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		u8(b, v >> (8 * i));
+}
+
+static void str(struct buf *b, const char *s)
+{
+	memcpy(b->b + b->n, s, strlen(s) + 1);
+	b->n += strlen(s) + 1;
+}
 
 static void uleb(struct buf *b, uint64_t v)
 {
@@ -125,7 +138,8 @@ static void assemble(void)
 	u8(&abbr, 0);
 
 	/* v5 header: length, version, unit_type, addr_size, abbrev_offset */
-	len_at = info.n; uN(&info, 0, 4); uN(&info, 5, 2); u8(&info, 1); u8(&info, 8); uN(&info, 0, 4);
+	len_at = info.n;
+	uN(&info, 0, 4); uN(&info, 5, 2); u8(&info, 1); u8(&info, 8); uN(&info, 0, 4);
 	uleb(&info, 1); u8(&info, 0); uN(&info, 12, 4);
 	uleb(&info, 8); str(&info, "outer");
 	inner = info.n;
@@ -275,7 +289,8 @@ static void test_table(void)
 		for (int j = 0; j < i; j++)
 			names_ok &= strcmp(goff_name(i), goff_name(j)) != 0;
 	}
-	CHECK(names_ok && !goff_name(OFF__COUNT), "every entry has a unique name and a DWARF place");
+	CHECK(names_ok && !goff_name(OFF__COUNT),
+	      "every entry has a unique name and a DWARF place");
 	for (int minor = 17; minor <= 28; minor++) {
 		int err;
 
@@ -288,7 +303,8 @@ static void test_table(void)
 		bool known = true;
 
 		for (int i = 0; i < OFF__COUNT; i++)
-			known &= off.val[i] >= 0 || i == OFF_G_PARENTGOID || i == OFF_MCACHE_MEMPROFRATE;
+			known &= off.val[i] >= 0 || i == OFF_G_PARENTGOID ||
+				 i == OFF_MCACHE_MEMPROFRATE;
 		CHECK(!err && known && strstr(off.source, "table go1."),
 		      "go1.%d: table row complete (%s)", minor, off.source);
 		/* Layout sanity that holds in every release (runtime2.go, mheap.go). */
