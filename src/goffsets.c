@@ -15,6 +15,7 @@
 
 #define NVER (GO_MAX_MINOR - GO_MIN_MINOR + 1)
 #define NA (-1)
+#define MAX_SANE_OFFSET (16 << 20)
 
 enum spec_kind { K_MEMBER, K_SIZE, K_CONST };
 
@@ -232,8 +233,15 @@ static int dwarf_entry(struct dwarf *dw, const struct spec *sp, int64_t *val, bo
 			err = 0;
 		}
 	}
+	/*
+	 * No runtime struct comes near 16 MiB (the largest, p, is 15920 bytes in 1.26):
+	 * a bigger value is corrupt DWARF, and the table gets the entry instead.
+	 */
+	if (!err && sp->kind != K_CONST && (*val < -1 || *val > MAX_SANE_OFFSET))
+		err = -ENOENT;
 	*decided = !err;
-	return err == -ENOENT ? 0 : err;
+	/* Corrupt DWARF around one entry leaves that entry to the table. */
+	return err == -ENOMEM ? err : 0;
 }
 
 static int offsets_from(struct dwarf *dw, struct go_offsets *off)
