@@ -239,6 +239,50 @@ check_fixture() { # binary release variant [arch]
 	fi
 }
 
+# DWARF wins where it has the type, the table fills in the rest: a stripped fixture
+# with grafted DWARF that has only runtime.g (4096 bytes) and its goid at 999.
+check_grafted() { # stripped-binary release
+	local what="$2 stripped + grafted DWARF" d="$tmp/dump" tag
+	tag="go1.$(minor_of "$2")"
+	python3 - "$tmp" << 'PY'
+import struct, sys
+def uleb(v):
+    out = b""
+    while True:
+        b, v = v & 0x7f, v >> 7
+        if not v:
+            return out + bytes([b])
+        out += bytes([b | 0x80])
+# abbrevs: 1 compile_unit; 2 structure_type (name string, byte_size udata);
+# 3 member (name string, data_member_location udata)
+ab = uleb(1) + uleb(0x11) + b"\x01\x00\x00"
+ab += uleb(2) + uleb(0x13) + b"\x01" + uleb(0x03) + uleb(0x08) + uleb(0x0b) + uleb(0x0f) + b"\0\0"
+ab += uleb(3) + uleb(0x0d) + b"\x00" + uleb(0x03) + uleb(0x08) + uleb(0x38) + uleb(0x0f) + b"\0\0"
+ab += b"\x00"
+body = uleb(1) + uleb(2) + b"runtime.g\0" + uleb(4096) + uleb(3) + b"goid\0" + uleb(999)
+body += b"\0\0"
+hdr = struct.pack("<HIB", 4, 0, 8)
+open(sys.argv[1] + "/abbrev.bin", "wb").write(ab)
+open(sys.argv[1] + "/info.bin", "wb").write(struct.pack("<I", len(hdr) + len(body)) + hdr + body)
+PY
+	objcopy --add-section .debug_info="$tmp/info.bin" --add-section .debug_abbrev="$tmp/abbrev.bin" \
+		"$1" "$tmp/grafted" || { fail "$what: objcopy failed"; return; }
+	dump "$what" "$tmp/grafted" || return
+	# goid from DWARF; g.m absent (DWARF has g, without m); m.curg from the table.
+	if grep -q "^source	dwarf+table $tag\$" "$d" &&
+		awk -F'\t' '$1 != "entry" { next }
+			$2 == "runtime.g.goid" && $7 != 999 { bad = 1 }
+			$2 == "sizeof(runtime.g)" && $7 != 4096 { bad = 1 }
+			$2 == "runtime.g.m" && $7 != "-" { bad = 1 }
+			$2 == "runtime.m.curg" && ($5 != "?" || $7 != $6) { bad = 1 }
+			END { exit bad }' "$d"; then
+		pass "$what: DWARF where it has the type, table for the rest"
+	else
+		fail "$what: DWARF and table not merged as expected"
+		grep '^source\|runtime.g.goid\|sizeof(runtime.g)\|runtime.g.m	\|runtime.m.curg' "$d"
+	fi
+}
+
 # The go command of a manifest release (tab-separated: the command has spaces), else
 # the release through GOTOOLCHAIN.
 gocmd_for() {
@@ -290,6 +334,8 @@ while IFS=$'\t' read -r path rel fixture variant; do
 	n=$((n + 1))
 done < <(fixtures)
 [ "$n" -gt 0 ] || fail "offsets: no fixtures in $FIXTURES/manifest.tsv"
+read -r path rel < <(fixtures | awk -F'\t' '$4 == "stripped" { print $1, $2; exit }')
+[ -n "${path:-}" ] && check_grafted "$path" "$rel"
 if [ "${OFFSETS_ALL_RELEASES:-0}" = 1 ]; then
 	all_releases
 else
