@@ -32,23 +32,26 @@ struct spec {
 #define CONSTANT(c) .name = c, .kind = K_CONST, .path = c
 
 /*
- * The data. Columns are go1.19 .. go1.26. Read from DWARF of binaries built by each
- * release (1.19.8, 1.20.14, 1.21.13, 1.22.12, 1.23.12, 1.24.13, 1.25.5, 1.26.8) and
- * from the struct definitions they come from:
- *   g, gobuf, m, stack: runtime/runtime2.go (1.23 added g.syscallbp; 1.25 dropped
- *     gobuf.ret and added g.runningCleanups; 1.26 added g.secret; 1.21 moved
- *     parentGoid next to gopc; m lost a word in 1.25 with gobuf.ret in m.morebuf)
- *   mcache: runtime/mcache.go (1.24 added memProfRate after nextSample, which became
- *     an int64)
- *   special, specialprofile: runtime/mheap.go (1.24 widened special.offset to uintptr)
- *   bucket: runtime/mprof.go; the stack follows the header (bucket.stk())
- *   mstats, heapStatsDelta, consistentHeapStats: runtime/mstats.go (1.25 dropped
- *     heapStatsDelta.inPtrScalarBits, -8 per ring slot)
- *   gcControllerState: runtime/mgcpacer.go (1.20 dropped the trigger fields,
- *     1.21 added gcPercentHeapGoal/memoryLimitHeapGoal)
- *   moduledata: runtime/symtab.go (1.20 added covctrs/ecovctrs before types)
- *   _KindSpecialProfile: runtime/mheap.go (renumbered in 1.23 and 1.25); _Gdead:
- *     runtime/runtime2.go.
+ * The data. Columns are go1.19 .. go1.26, checked against the DWARF of binaries built
+ * by 1.19.8, 1.20 and 1.20.14, 1.21.0 and 1.21.13, 1.22.0 and 1.22.12, 1.23.0 and
+ * 1.23.12, 1.24.0 and 1.24.13, 1.25.0 and 1.25.5, 1.26.0 and 1.26.8, amd64 and arm64
+ * (tests/integration/offsets.sh, OFFSETS_ALL_RELEASES=1). The layout changes behind
+ * the columns, as the DWARF shows them:
+ *   g, gobuf, m: runtime/runtime2.go. 1.21 took the trace fields out of the middle of
+ *     g and added parentGoid before gopc; 1.23 added g.syscallbp after syscallpc; 1.25
+ *     dropped gobuf.ret (g.sched and m.morebuf shrink by 8) and added
+ *     g.runningCleanups; 1.26 added g.secret.
+ *   mcache: runtime/mcache.go. 1.24 made nextSample an int64 and added memProfRate.
+ *   special, specialprofile: runtime/mheap.go. 1.24 widened special.offset from
+ *     uint16 to uintptr.
+ *   bucket: runtime/mprof.go; the stack follows the header (bucket.stk()).
+ *   mstats, consistentHeapStats, heapStatsDelta: runtime/mstats.go. 1.25 dropped
+ *     heapStatsDelta.inPtrScalarBits (-8 per slot of the 3-slot ring).
+ *   gcControllerState: runtime/mgcpacer.go. 1.20 replaced consMarkController by
+ *     lastConsMark; 1.21 made lastConsMark a [4]float64.
+ *   moduledata: runtime/symtab.go. 1.20 added covctrs/ecovctrs before end.
+ *   _KindSpecialProfile: runtime/mheap.go, renumbered in 1.23 and 1.25;
+ *   _Gdead: runtime/runtime2.go.
  */
 static const struct spec specs[OFF__COUNT] = {
 	[OFF_G_STACK_LO] = { MEMBER("runtime.g", "stack.lo"),
