@@ -50,8 +50,10 @@ LIB := $(OUTPUT)/libleakhound.a
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
-HELPER_SRCS := $(wildcard tests/helpers/*.c)
-HELPER_BINS := $(patsubst tests/helpers/%.c,$(OUTPUT)/tests-helpers/%,$(HELPER_SRCS))
+# Test drivers: programs the integration tests run, built into a subdirectory so
+# that tests/run.sh does not take them for unit tests.
+DRIVER_SRCS := $(wildcard tests/drivers/*.c)
+DRIVER_BINS := $(patsubst tests/drivers/%.c,$(OUTPUT)/tests/drivers/%,$(DRIVER_SRCS))
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
 
@@ -97,8 +99,7 @@ $(OUTPUT)/tests/%: tests/unit/%.c $(LIB)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
-# Programs the integration tests drive (not unit tests, not user tools).
-$(OUTPUT)/tests-helpers/%: tests/helpers/%.c $(LIB)
+$(OUTPUT)/tests/drivers/%: tests/drivers/%.c $(LIB)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
@@ -116,13 +117,13 @@ vmlinux:
 	$(Q)scripts/gen-vmlinux.sh vmlinux/$(ARCH)/vmlinux.h
 
 # The CI suite: unit tests, then integration tests against Go fixtures built now.
-test: all $(UNIT_BINS) $(HELPER_BINS)
+test: all $(UNIT_BINS) $(DRIVER_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh
 
 test-unit: $(UNIT_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh unit
 
-test-integration: all $(HELPER_BINS)
+test-integration: all $(DRIVER_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh integration
 
 # libFuzzer targets (clang, ASan + UBSan): `make fuzz` builds them, `make fuzz-run`
@@ -152,5 +153,5 @@ format:
 clean:
 	$(Q)rm -rf $(OUTPUT)
 
--include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tools/*.d \
-	   $(OUTPUT)/tests-helpers/*.d)
+-include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tests/drivers/*.d \
+	$(OUTPUT)/tools/*.d)

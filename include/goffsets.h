@@ -36,6 +36,7 @@ enum go_off_id {
 	OFF_M_CURG,
 	OFF_M_PROCID,
 	OFF_MCACHE_NEXTSAMPLE,
+	OFF_MCACHE_MEMPROFRATE,	/* 1.24+ */
 	OFF_SPECIAL_KIND,
 	OFF_SPECIAL_SIZE,
 	OFF_SPECIALPROFILE_B,
@@ -44,6 +45,7 @@ enum go_off_id {
 	OFF_MSTATS_NUMGC,
 	OFF_MSTATS_ENABLEGC,
 	OFF_MSTATS_STACKS_SYS,
+	OFF_MSTATS_HEAPSTATS_STATS,	/* memstats.heapStats.stats: [3]heapStatsDelta */
 	OFF_MSTATS_HEAPSTATS_GEN,	/* memstats.heapStats.gen */
 	OFF_HEAPSTATSDELTA_INSTACKS,
 	OFF_HEAPSTATSDELTA_SIZE,
@@ -64,12 +66,22 @@ enum go_off_id {
 
 struct go_offsets {
 	int64_t val[OFF__COUNT];	/* -1: absent in this version or unknown */
+	/* DWARF decided the entry: a value, or -1 because the binary's type lacks the field. */
 	bool from_dwarf[OFF__COUNT];
-	const char *source;		/* "dwarf", "table go1.22", "dwarf+table" */
+	const char *source;		/* "dwarf", "table go1.22", "dwarf+table go1.22" */
 };
 
-/* "runtime.g.goid" style name of an entry, for reports and tests. */
+/*
+ * "runtime.g.goid" style name of an entry, for reports and tests: TYPE.PATH for a
+ * member, "sizeof(TYPE)" for a size, the constant's name for a constant. NULL when
+ * id is out of range.
+ */
 const char *goff_name(enum go_off_id id);
+/*
+ * Where DWARF keeps an entry: *type and the dotted member *path; *path NULL for the
+ * type's byte size; *type NULL and *path the name for a constant. -EINVAL for a bad id.
+ */
+int goff_dwarf_where(enum go_off_id id, const char **type, const char **path);
 /* DWARF first, table for the rest. -ENOTSUP when the version has no table and no DWARF. */
 int goffsets__resolve(struct elfbin *eb, const struct go_version *v, struct go_offsets *off);
 /* Only the table, for tests that compare it with DWARF. */

@@ -15,7 +15,7 @@
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 
-LHG=${LH_GLOBALS:-$OUTPUT/tests-helpers/lh-globals}
+LHG=${LH_GLOBALS:-$OUTPUT/tests/drivers/lh-globals}
 GLOBALS="runtime.MemProfileRate runtime.disableMemoryProfiling runtime.mbuckets runtime.buckhash
 runtime.mProfCycle runtime.allgs runtime.allglen runtime.allgptr runtime.memstats
 runtime.gcController runtime.firstmoduledata runtime.waitReasonStrings runtime.text"

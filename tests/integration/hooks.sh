@@ -4,7 +4,7 @@
 #     every hook the release has is found and has a site; the site is an
 #     instruction boundary in objdump with the same instruction, the entry is
 #     nm's, the bytes are the file's, the site is emulated; stripped builds get
-#     the sites of their unstripped twin (tests/helpers/hooks_check.py).
+#     the sites of their unstripped twin (tests/drivers/hooks_check.py).
 #  2. For the basic fixture of each release, real uprobes at those sites through
 #     tracefs: every hook fires, the kernel never single-steps (no "[uprobes]"
 #     XOL page appears in the target), the target exits normally, and the
@@ -17,7 +17,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-DUMP=$OUTPUT/tests-helpers/hooks_dump
+DUMP=$OUTPUT/tests/drivers/hooks_dump
 make -s OUTPUT="$OUTPUT" "$DUMP" >/dev/null || { fail "building $DUMP"; finish; }
 DUMP=$(readlink -f "$DUMP")
 T=/sys/kernel/tracing
@@ -54,7 +54,7 @@ while read -r path rel fixture variant; do
 	stripped) sibling=$(dirname "$path")/basic-default ;;
 	cgo-stripped) sibling=$(dirname "$path")/cgo-cgo ;;
 	esac
-	python3 tests/helpers/hooks_check.py "$DUMP" "$path" $sibling > "$tmp/static" 2>&1
+	python3 tests/drivers/hooks_check.py "$DUMP" "$path" $sibling > "$tmp/static" 2>&1
 	rc=$?
 	cat "$tmp/static"
 	grep -q '^FAIL' "$tmp/static" || [ "$rc" -eq 0 ] || fail "hooks_check.py on $path exited $rc"

@@ -3,17 +3,17 @@
 #  1. Every instruction objdump prints in .text of real binaries (a Go fixture
 #     of each release, a cgo and a PIE fixture, the Go toolchain's compile,
 #     glibc): same length, kind, branch and RIP-relative targets, mnemonic.
-#  2. Random encodings (tests/helpers/x86gen.py): whatever the decoder accepts
+#  2. Random encodings (tests/drivers/x86gen.py): whatever the decoder accepts
 #     has objdump's length.
 #  3. x86_insn_emulated() against the kernel: a probed instruction that the
 #     kernel single-steps makes it map the "[uprobes]" XOL page; an emulated one
-#     does not (tests/helpers/x86emu.c).
+#     does not (tests/drivers/x86emu.c).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-WALK=$OUTPUT/tests-helpers/x86walk
-EMU=$OUTPUT/tests-helpers/x86emu
+WALK=$OUTPUT/tests/drivers/x86walk
+EMU=$OUTPUT/tests/drivers/x86emu
 make -s OUTPUT="$OUTPUT" "$WALK" "$EMU" >/dev/null || { fail "building test helpers"; finish; }
 command -v objdump >/dev/null || { skip "objdump not installed"; finish; }
 tmp=$(mktemp -d)
@@ -71,7 +71,7 @@ fi
 # 2. random encodings, fixed seeds
 if command -v python3 >/dev/null && command -v as >/dev/null && command -v ld >/dev/null; then
 	for seed in 1 2; do
-		python3 tests/helpers/x86gen.py 20000 "$seed" > "$tmp/gen.s" &&
+		python3 tests/drivers/x86gen.py 20000 "$seed" > "$tmp/gen.s" &&
 			as -o "$tmp/gen.o" "$tmp/gen.s" && ld -o "$tmp/gen" "$tmp/gen.o" || {
 			fail "assembling random encodings"
 			continue

@@ -42,7 +42,7 @@ struct stats {
 
 static int reports;
 /*
- * --first: differential fuzzing (tests/helpers/x86gen.py). Each symbol holds
+ * --first: differential fuzzing (tests/drivers/x86gen.py). Each symbol holds
  * one random case; only its first instruction is compared. The decoder may
  * refuse what objdump decodes (counted), but whatever it accepts must have
  * objdump's length, and it must not accept what objdump calls (bad).
