@@ -32,7 +32,9 @@ check_fixture() { # path release fixture variant
 	want_ver=$($gocmd version "$bin" | awk '{print $2}')
 	got_ver=$(jq -r .go_version "$j")
 	check "$what: go version $got_ver == go version's $want_ver" [ "$got_ver" = "$want_ver" ]
-	$gocmd version -m "$bin" | awk -F'\t' '$2 == "build" { print $3 }' | sort > "$tmp/want"
+		# go version -m prints values with spaces Go-quoted: -ldflags="-s -w"
+	$gocmd version -m "$bin" | awk -F'\t' '$2 == "build" { print $3 }' |
+		sed -E 's/^([^=]*)="(.*)"$/\1=\2/' | sort > "$tmp/want"
 	jq -r '.build_settings | to_entries[] | "\(.key)=\(.value)"' "$j" | sort > "$tmp/got"
 	check "$what: build settings match go version -m" cmp -s "$tmp/want" "$tmp/got"
 	local want_mod got_mod
