@@ -22,7 +22,8 @@ expected_hooks() { # minor
 }
 
 check_fixture() { # path release fixture variant
-	local bin=$1 rel=$2 fixture=$3 variant=$4 j=$tmp/info.json what="$rel $fixture-$variant"
+	local bin=$1 rel=$2 fixture=$3 variant=$4 j=$tmp/info.json
+	local what="$rel $fixture-$variant"
 	if ! "$LEAKHOUND" info --json "$bin" > "$j" 2> "$tmp/err"; then
 		fail "$what: info failed: $(cat "$tmp/err")"
 		return
@@ -39,7 +40,8 @@ check_fixture() { # path release fixture variant
 	check "$what: build settings match go version -m" cmp -s "$tmp/want" "$tmp/got"
 	local want_mod got_mod
 	want_mod=$($gocmd version -m "$bin" | awk -F'\t' '$2 == "mod" { print $3 " " $4 }')
-	got_mod=$(jq -r '"\(.main_module.path) \(.main_module.version)"' "$j")
+	got_mod=$(jq -r 'if .main_module.path == "" then "" else
+		"\(.main_module.path) \(.main_module.version)" end' "$j")
 	check "$what: main module '$got_mod'" [ "$got_mod" = "$want_mod" ]
 
 	# ELF facts, as readelf sees them
@@ -71,6 +73,19 @@ check_fixture() { # path release fixture variant
 while read -r bin rel fixture variant; do
 	check_fixture "$bin" "$rel" "$fixture" "$variant"
 done < <(fixtures)
+
+# A Go program nobody here built: Debian's prometheus, stripped and linked by the host
+# linker against glibc (so with cgo). Release, probe sites and every runtime global.
+prom=/usr/bin/prometheus
+if [ -x "$prom" ] && readelf -p .go.buildinfo "$prom" > /dev/null 2>&1; then
+	check_fixture "$prom" "$($gocmd version "$prom" | awk '{print $2}')" cgo debian-package
+	"$LEAKHOUND" info --json "$prom" > "$tmp/prom.json"
+	notfound=$(jq -r '[.globals | to_entries[] | select(.value.found | not) | .key] | join(" ")' \
+		"$tmp/prom.json")
+	check "prometheus: every runtime global found${notfound:+ (missing: $notfound)}" [ -z "$notfound" ]
+else
+	skip "prometheus is not installed (scripts/deps.sh installs it)"
+fi
 
 # Bad input: one line on stderr, exit status 1, never a crash.
 bad_input() { # what expected-status args...
