@@ -29,6 +29,7 @@
 #include "commands.h"
 #include "elfbin.h"
 #include "leakhound.h"
+#include "jsonout.h"
 #include "log.h"
 
 /*
@@ -996,7 +997,6 @@ static cJSON *json_live(const struct live *l)
 static int print_json(const struct facts *f, const struct checklist *cl)
 {
 	cJSON *root = cJSON_CreateObject(), *items;
-	char *s;
 
 	cJSON_AddStringToObject(root, "version", LEAKHOUND_VERSION);
 	cJSON_AddBoolToObject(root, "ok", cl->bad == 0);
@@ -1013,13 +1013,7 @@ static int print_json(const struct facts *f, const struct checklist *cl)
 		cJSON_AddStringToObject(it, "detail", cl->it[i].detail);
 		cJSON_AddItemToArray(items, it);
 	}
-	s = cJSON_Print(root);
-	cJSON_Delete(root);
-	if (!s)
-		return -ENOMEM;
-	printf("%s\n", s);
-	free(s);
-	return 0;
+	return json_emit(root);
 }
 
 static void usage(FILE *out)

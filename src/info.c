@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "elfbin.h"
 #include "gosym.h"
+#include "jsonout.h"
 #include "log.h"
 #include "target.h"
 
@@ -249,7 +250,6 @@ static int print_json(const struct gobin *gb, const struct target *t,
 		      const struct live_values *lv, const char *path)
 {
 	cJSON *root = cJSON_CreateObject();
-	char *s;
 
 	if (!root)
 		return -ENOMEM;
@@ -263,13 +263,7 @@ static int print_json(const struct gobin *gb, const struct target *t,
 	globals__to_json(&gb->globals, root);
 	if (!gb->offsets_err)
 		goffsets__to_json(&gb->offsets, root);
-	s = cJSON_Print(root);
-	cJSON_Delete(root);
-	if (!s)
-		return -ENOMEM;
-	printf("%s\n", s);
-	free(s);
-	return 0;
+	return json_emit(root);
 }
 
 static int parse_pid(const char *s, pid_t *pid)

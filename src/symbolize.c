@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "elfbin.h"
 #include "gosym.h"
+#include "jsonout.h"
 #include "log.h"
 
 /* Deeper inline chains are cut in the middle (see gosym__frames). */
@@ -251,7 +252,6 @@ static int parse_opts(int argc, char **argv, struct sym_opts *opts)
 static int print_json(const char *path, cJSON *addrs)
 {
 	cJSON *doc = cJSON_CreateObject();
-	char *s;
 
 	if (!doc || !cJSON_AddStringToObject(doc, "binary", path)) {
 		cJSON_Delete(doc);
@@ -259,13 +259,7 @@ static int print_json(const char *path, cJSON *addrs)
 		return -ENOMEM;
 	}
 	cJSON_AddItemToObject(doc, "addresses", addrs);
-	s = cJSON_Print(doc);
-	cJSON_Delete(doc);
-	if (!s)
-		return -ENOMEM;
-	puts(s);
-	cJSON_free(s);
-	return 0;
+	return json_emit(doc);
 }
 
 static int run(struct sym_out *o, const char *path, int argc, char **argv)
