@@ -148,7 +148,7 @@ bench: all
 	$(Q)$(OUTPUT)/tools/lh-bench $(BENCH_ARGS)
 
 format:
-	$(Q)clang-format -i src/*.c include/*.h bpf/*.c tools/*.c tests/unit/*.c
+	$(Q)clang-format -i src/*.c src/*.h include/*.h bpf/*.c tools/*.c tests/unit/*.c tests/drivers/*.c tests/fuzz/*.c
 
 clean:
 	$(Q)rm -rf $(OUTPUT)

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(
-	make gcc clang llvm lld pkg-config
+	make gcc clang clang-format llvm lld pkg-config
 	libbpf-dev bpftool libelf-dev zlib1g-dev libcjson-dev
 	libclang-rt-14-dev	# libFuzzer, ASan, UBSan runtimes
 	binutils file python3 jq procps util-linux
