@@ -82,6 +82,8 @@ bool elfbin__is_dynamic(const struct elfbin *eb); /* has PT_INTERP or PT_DYNAMIC
 const char *elfbin__interp(const struct elfbin *eb);
 /* i-th DT_NEEDED entry or NULL. */
 const char *elfbin__needed(const struct elfbin *eb, size_t i);
+/* Some segment or section lies past the end of the file: a truncated or corrupt file. */
+bool elfbin__truncated(const struct elfbin *eb);
 /* GNU build-id as lowercase hex, "" when absent. */
 const char *elfbin__build_id(const struct elfbin *eb);
 

@@ -53,6 +53,7 @@ struct elfbin {
 	struct reloc *relocs;	/* sorted by where; loaded on first use */
 	size_t nrelocs;
 	bool relocs_loaded;
+	bool truncated;		/* a segment or section reaches past the end of the file */
 };
 
 static bool range_ok(size_t total, uint64_t off, uint64_t len)
@@ -102,6 +103,8 @@ static int load_sections(struct elfbin *eb)
 		s->flags = sh.sh_flags;
 		s->type = sh.sh_type;
 		s->link = sh.sh_link;
+		if (s->type != SHT_NOBITS && !range_ok(eb->len, s->off, s->size))
+			eb->truncated = true;
 		i++;
 	}
 	eb->nsects = i;
@@ -131,6 +134,8 @@ static int load_segments(struct elfbin *eb)
 		s->memsz = ph.p_memsz;
 		s->off = ph.p_offset;
 		s->filesz = range_ok(eb->len, ph.p_offset, ph.p_filesz) ? ph.p_filesz : 0;
+		if (ph.p_filesz && !s->filesz)
+			eb->truncated = true;
 		s->align = ph.p_align;
 		eb->nsegs++;
 		if (ph.p_type == PT_INTERP && s->filesz)
@@ -621,6 +626,11 @@ const char *elfbin__interp(const struct elfbin *eb)
 const char *elfbin__needed(const struct elfbin *eb, size_t i)
 {
 	return i < eb->nneeded ? eb->needed[i] : NULL;
+}
+
+bool elfbin__truncated(const struct elfbin *eb)
+{
+	return eb->truncated;
 }
 
 const char *elfbin__build_id(const struct elfbin *eb)

@@ -89,12 +89,13 @@ struct gobin *gobin__open(const char *path)
 	}
 	err = buildinfo__read(gb->elf, &gb->bi);
 	if (err) {
-		err = err == -ENOENT ? -ENOTGO : -ENOEXEC;
+		/* a cut-off Go binary loses its build info first: call it corrupt */
+		err = err == -ENOENT && !elfbin__truncated(gb->elf) ? -ENOTGO : -ENOEXEC;
 		goto fail;
 	}
 	gb->sym = gosym__open(gb->elf);
 	if (!gb->sym) {
-		err = errno == ENOENT ? -ENOTGO : -ENOEXEC;
+		err = errno == ENOENT && !elfbin__truncated(gb->elf) ? -ENOTGO : -ENOEXEC;
 		goto fail;
 	}
 	read_facts(gb);

@@ -95,7 +95,7 @@ bad_input() { # what expected-status args...
 	local rc=$? lines
 	lines=$(wc -l < "$tmp/err")
 	check "bad input: $what exits $want with one error line (got $rc, $lines lines: $(head -c 120 "$tmp/err"))" \
-		[ "$rc" -eq "$want" ] && [ "$lines" -eq 1 ]
+		test "$rc" -eq "$want" -a "$lines" -eq 1
 }
 some_go=$(fixtures | awk '$4 == "default" { print $1; exit }')
 printf 'hello\n' > "$tmp/text"
@@ -143,4 +143,24 @@ for variant in default pie stripped; do
 	kill "$live_pid"
 	wait "$live_pid" 2>/dev/null
 done
+# A process in its own mount namespace, running a binary that exists only there (as in
+# a container): the executable is reached through /proc/PID/exe, not by its path.
+bin=$(fixtures | awk '$3 == "basic" && $4 == "stripped" { print $1; exit }')
+if [ -n "$bin" ] && command -v unshare > /dev/null; then
+	unshare -m --propagation private sh -c 'mount -t tmpfs lh-test /mnt && cp "$1" /mnt/app &&
+		exec /mnt/app -g 3' sh "$bin" > "$tmp/ns.out" 2>&1 &
+	ns_pid=$!
+	for _ in $(seq 50); do grep -q ready "$tmp/ns.out" && break; sleep 0.1; done
+	app_pid=$(sed -n 's/^ready pid=\([0-9]*\).*/\1/p' "$tmp/ns.out")
+	if [ -n "$app_pid" ] && "$LEAKHOUND" info --json -p "$app_pid" > "$tmp/ns.json" 2> "$tmp/err"; then
+		exe=$(jq -r .executable "$tmp/ns.json")
+		check "mount namespace: executable $exe, which does not exist here" test "$exe" = /mnt/app -a ! -e /mnt/app
+		check "mount namespace: go version $(jq -r .go_version "$tmp/ns.json") read" \
+			[ "$(jq -r .go_version "$tmp/ns.json")" = "$(awk '{print $2}' <<< "$($gocmd version "$bin")")" ]
+	else
+		fail "mount namespace: info -p ${app_pid:-?} failed: $(cat "$tmp/err" "$tmp/ns.out")"
+	fi
+	kill "$app_pid" "$ns_pid" 2>/dev/null
+	wait "$ns_pid" 2>/dev/null
+fi
 finish
