@@ -31,7 +31,12 @@
 	X(RINGBUF_RESERVE, "ringbuf_reserve_fail", "ring buffer full: record dropped")        \
 	X(STACK_USER, "stack_user_fail", "bpf_get_stack(BPF_F_USER_STACK) failed")           \
 	X(MAP_LOOKUP, "map_lookup_fail", "lookup in a fixed-size array map failed")          \
-	X(PIDNS_TGID, "pidns_tgid_fail", "bpf_get_ns_current_pid_tgid() failed")
+	X(PIDNS_TGID, "pidns_tgid_fail", "bpf_get_ns_current_pid_tgid() failed")            \
+	X(LIVE_FULL, "live_map_full", "live-object map full: sampled object not tracked")    \
+	X(STACK_MAP_FULL, "stack_map_full", "stack map full: allocation not tracked")        \
+	X(STACK_TRUNCATED, "stack_truncated", "user stack deeper than the buffer: cut")      \
+	X(READ_USER, "read_user_fail", "bpf_probe_read_user() of target memory failed")      \
+	X(NO_CONFIG, "no_config", "probe hit from a process with no configuration")
 
 #define LH_STAT_ENUM(id, name, desc) LH_STAT_##id,
 enum lh_stat {
@@ -57,5 +62,72 @@ struct lh_check_event {
 };
 _Static_assert(sizeof(struct lh_check_event) == 32 + 8 * LH_CHECK_STACK_DEPTH,
 	       "struct lh_check_event layout changed: fix both sides");
+
+/* ---- goheap.bpf.c: sampled Go heap allocations and their frees, for `leakhound trace` ---- */
+
+/* User PCs kept per allocation stack: the sampled-allocation site, its caller, then the walk. */
+#define LH_GOHEAP_STACK_DEPTH 64
+/* Live sampled objects over all targets: 256 Ki x 56 bytes = 14 MiB at most. */
+#define LH_GOHEAP_MAX_LIVE (256 * 1024)
+#define LH_GOHEAP_MAX_STACKS (16 * 1024)
+#define LH_GOHEAP_MAX_TARGETS 64
+
+/*
+ * Per-target configuration, keyed by the kernel tgid: one loaded object serves every
+ * target (DESIGN.md §2), each with its own Go release's offsets and globals.
+ */
+struct lh_goheap_cfg {
+	__u64 numgc_addr;	/* runtime address of memstats.numgc (uint32); 0: unknown */
+	__u32 special_kind_off;	/* offsetof(runtime.special, kind) (a byte) */
+	__u32 kind_profile;	/* _KindSpecialProfile: 2, 3 or 4 by release */
+	__s32 alloc_ra_sp_off;	/* profilealloc's return address at [rsp + this]; -1: unknown */
+	__u32 alloc_frame_set;	/* rbp already points at profilealloc's own frame */
+};
+_Static_assert(sizeof(struct lh_goheap_cfg) == 24, "struct lh_goheap_cfg layout changed");
+
+/* Per-target counters, updated with atomic adds. */
+struct lh_goheap_tstate {
+	__u64 allocs;		/* profilealloc hits (a may_repeat site can count one call twice) */
+	__u64 alloc_bytes;
+	__u64 frees;		/* freeSpecial of a tracked profiled object */
+	__u64 free_bytes;
+	__u64 frees_untracked;	/* freeSpecial of a profiled object allocated before attach */
+	__u64 buckets;		/* setprofilebucket hits that tied a live object to its bucket */
+};
+_Static_assert(sizeof(struct lh_goheap_tstate) == 48, "struct lh_goheap_tstate layout changed");
+
+struct lh_goheap_live_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 addr;		/* the object's address in the target */
+};
+_Static_assert(sizeof(struct lh_goheap_live_key) == 16, "struct lh_goheap_live_key changed");
+
+struct lh_goheap_live {
+	__u64 size;		/* bytes, rounded up to the size class by the runtime */
+	__u64 stack_id;		/* key of the stacks map (with tgid) */
+	__u64 ts_ns;		/* bpf_ktime_get_ns() at allocation */
+	__u64 bucket;		/* the runtime's *bucket (setprofilebucket), 0 until tied */
+	__u32 gc;		/* memstats.numgc at allocation; 0 when unknown */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct lh_goheap_live) == 40, "struct lh_goheap_live layout changed");
+
+struct lh_goheap_stack_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 id;		/* hash of the PCs */
+};
+_Static_assert(sizeof(struct lh_goheap_stack_key) == 16, "struct lh_goheap_stack_key changed");
+
+struct lh_goheap_stack {
+	__u64 allocs;		/* sampled allocations from this stack since attach */
+	__u64 alloc_bytes;
+	__u32 nr;		/* valid entries of pcs */
+	__u32 truncated;
+	__u64 pcs[LH_GOHEAP_STACK_DEPTH]; /* innermost first: profilealloc, its caller, ... */
+};
+_Static_assert(sizeof(struct lh_goheap_stack) == 24 + 8 * LH_GOHEAP_STACK_DEPTH,
+	       "struct lh_goheap_stack layout changed");
 
 #endif

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Sampled Go heap allocations and their frees, for `leakhound trace`.
+ *
+ * The runtime calls profilealloc(mp, x, size) for every allocation it samples (every
+ * ~MemProfileRate bytes; malloc.go@1.19:1222, @1.26:2290) and freeSpecial(s, p, size)
+ * when the sweeper frees an object that carries a profile special (mheap.go@1.19:1945,
+ * @1.26). A uprobe on each keeps a map of live sampled objects (address -> size, stack,
+ * time, GC cycle) and per-stack allocation totals; user space reads both every interval.
+ * Nothing is sent per event: no ring buffer, no wakeup.
+ *
+ * One loaded object serves every target: maps are keyed by tgid, and a per-tgid
+ * configuration carries the offsets and constants of that target's Go release. A hit
+ * from a process without configuration is counted and ignored.
+ *
+ * The probe sites are the prologue's JBE (docs/PROBES.md), which can run twice per call
+ * when the goroutine's stack grows: every handler is keyed by address and rewrites the
+ * same entry on a repeat (only the per-stack allocation counters can count a call twice).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "leakhound.h"
+
+/* bpf_get_stack() is GPL-only. */
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LH_STAT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LH_GOHEAP_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct lh_goheap_cfg);
+} cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LH_GOHEAP_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct lh_goheap_tstate);
+} tstate SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LH_GOHEAP_MAX_LIVE);
+	__type(key, struct lh_goheap_live_key);
+	__type(value, struct lh_goheap_live);
+} live SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LH_GOHEAP_MAX_STACKS);
+	__type(key, struct lh_goheap_stack_key);
+	__type(value, struct lh_goheap_stack);
+} stacks SEC(".maps");
+
+/* Scratch for one stack: too big for the 512-byte BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lh_goheap_stack);
+} scratch SEC(".maps");
+
+static __always_inline void stat_inc(enum lh_stat s)
+{
+	__u32 key = s;
+	__u64 *v = bpf_map_lookup_elem(&stats, &key);
+
+	/* per-CPU, but a preempted program can share the slot: atomic, free uncontended */
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline __u64 mix(__u64 h, __u64 v)
+{
+	/* FNV-1a over 64-bit words, then a final avalanche in the caller */
+	return (h ^ v) * 0x100000001b3ULL;
+}
+
+/*
+ * The user stack of a sampled allocation, in the scratch buffer. The site is before
+ * profilealloc's prologue has pushed RBP: the kernel's frame-pointer walk starts from the
+ * caller's (mallocgc's) frame and so skips mallocgc's own return address. That address is
+ * still at [rsp + ra_sp_off] (0 at the entry-side JBE, docs/PROBES.md): put it back as
+ * the second frame.
+ */
+static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx,
+						       const struct lh_goheap_cfg *c, __u64 *id)
+{
+	struct lh_goheap_stack *st;
+	__u32 zero = 0, n;
+	__u64 h = 0xcbf29ce484222325ULL, ra = 0;
+	long len;
+
+	st = bpf_map_lookup_elem(&scratch, &zero);
+	if (!st) {
+		stat_inc(LH_STAT_MAP_LOOKUP);
+		return NULL;
+	}
+	len = bpf_get_stack(ctx, &st->pcs[1], sizeof(st->pcs) - sizeof(st->pcs[0]),
+			    BPF_F_USER_STACK);
+	if (len < 0) {
+		stat_inc(LH_STAT_STACK_USER);
+		return NULL;
+	}
+	n = len / 8;
+	st->truncated = n >= LH_GOHEAP_STACK_DEPTH - 1;
+	if (st->truncated)
+		stat_inc(LH_STAT_STACK_TRUNCATED);
+	st->pcs[0] = st->pcs[1];
+	if (!c->alloc_frame_set && c->alloc_ra_sp_off >= 0 && n > 0) {
+		if (bpf_probe_read_user(&ra, sizeof(ra),
+					(void *)(PT_REGS_SP(ctx) + c->alloc_ra_sp_off))) {
+			stat_inc(LH_STAT_READ_USER);
+			ra = 0;
+		}
+	}
+	if (ra) {
+		st->pcs[1] = ra;
+		n++;
+	} else {
+		/* drop the duplicate of pcs[0]: shift would cost a loop, so mark it empty */
+		st->pcs[1] = st->pcs[0];
+	}
+	if (n > LH_GOHEAP_STACK_DEPTH)
+		n = LH_GOHEAP_STACK_DEPTH;
+	st->nr = n;
+	for (__u32 i = 0; i < LH_GOHEAP_STACK_DEPTH; i++) {
+		if (i >= n)
+			break;
+		h = mix(h, st->pcs[i]);
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	*id = h;
+	return st;
+}
+
+SEC("uprobe")
+int lh_goheap_alloc(struct pt_regs *ctx)
+{
+	/* profilealloc(mp *m, x unsafe.Pointer, size uintptr): RAX, RBX, RCX (ABIInternal) */
+	__u64 addr = ctx->bx, size = ctx->cx;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct lh_goheap_live_key lk = { .tgid = tgid, .addr = addr };
+	struct lh_goheap_stack_key sk = { .tgid = tgid };
+	struct lh_goheap_live lv = {};
+	struct lh_goheap_stack *st, *old;
+	struct lh_goheap_tstate *ts;
+	struct lh_goheap_cfg *c;
+	__u32 gc = 0;
+
+	c = bpf_map_lookup_elem(&cfg, &tgid);
+	if (!c) {
+		stat_inc(LH_STAT_NO_CONFIG);
+		return 0;
+	}
+	ts = bpf_map_lookup_elem(&tstate, &tgid);
+	if (ts) {
+		__sync_fetch_and_add(&ts->allocs, 1);
+		__sync_fetch_and_add(&ts->alloc_bytes, size);
+	}
+	st = capture(ctx, c, &sk.id);
+	if (!st)
+		return 0;
+	old = bpf_map_lookup_elem(&stacks, &sk);
+	if (!old) {
+		st->allocs = 0;
+		st->alloc_bytes = 0;
+		/* BPF_NOEXIST: a racing CPU may have inserted it; its entry is as good */
+		if (bpf_map_update_elem(&stacks, &sk, st, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&stacks, &sk)) {
+			stat_inc(LH_STAT_STACK_MAP_FULL);
+			return 0;
+		}
+		old = bpf_map_lookup_elem(&stacks, &sk);
+	}
+	if (old) {
+		__sync_fetch_and_add(&old->allocs, 1);
+		__sync_fetch_and_add(&old->alloc_bytes, size);
+	}
+	if (c->numgc_addr && bpf_probe_read_user(&gc, sizeof(gc), (void *)c->numgc_addr))
+		stat_inc(LH_STAT_READ_USER);
+	lv.size = size;
+	lv.stack_id = sk.id;
+	lv.ts_ns = bpf_ktime_get_ns();
+	lv.gc = gc;
+	if (bpf_map_update_elem(&live, &lk, &lv, BPF_ANY))
+		stat_inc(LH_STAT_LIVE_FULL);
+	return 0;
+}
+
+SEC("uprobe")
+int lh_goheap_free(struct pt_regs *ctx)
+{
+	/* freeSpecial(s *special, p unsafe.Pointer, size uintptr): RAX, RBX, RCX */
+	__u64 s = ctx->ax, addr = ctx->bx;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct lh_goheap_live_key lk = { .tgid = tgid, .addr = addr };
+	struct lh_goheap_tstate *ts;
+	struct lh_goheap_live *lv;
+	struct lh_goheap_cfg *c;
+	__u8 kind = 0;
+
+	c = bpf_map_lookup_elem(&cfg, &tgid);
+	if (!c) {
+		stat_inc(LH_STAT_NO_CONFIG);
+		return 0;
+	}
+	if (bpf_probe_read_user(&kind, sizeof(kind), (void *)(s + c->special_kind_off))) {
+		stat_inc(LH_STAT_READ_USER);
+		return 0;
+	}
+	/* finalizers, weak handles, cleanups...: not a heap profile record */
+	if (kind != c->kind_profile)
+		return 0;
+	ts = bpf_map_lookup_elem(&tstate, &tgid);
+	lv = bpf_map_lookup_elem(&live, &lk);
+	if (!lv) {
+		/* allocated before attach, or a repeat of this call: nothing to do */
+		if (ts)
+			__sync_fetch_and_add(&ts->frees_untracked, 1);
+		return 0;
+	}
+	if (ts) {
+		__sync_fetch_and_add(&ts->frees, 1);
+		__sync_fetch_and_add(&ts->free_bytes, lv->size);
+	}
+	bpf_map_delete_elem(&live, &lk);
+	return 0;
+}
+
+SEC("uprobe")
+int lh_goheap_bucket(struct pt_regs *ctx)
+{
+	/* setprofilebucket(p unsafe.Pointer, b *bucket): RAX, RBX */
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct lh_goheap_live_key lk = { .tgid = tgid, .addr = ctx->ax };
+	struct lh_goheap_tstate *ts;
+	struct lh_goheap_live *lv;
+
+	lv = bpf_map_lookup_elem(&live, &lk);
+	if (!lv)
+		return 0;
+	lv->bucket = ctx->bx;
+	ts = bpf_map_lookup_elem(&tstate, &tgid);
+	if (ts)
+		__sync_fetch_and_add(&ts->buckets, 1);
+	return 0;
+}

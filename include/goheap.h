@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef LEAKHOUND_GOHEAP_H
+#define LEAKHOUND_GOHEAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "leakhound.h"
+
+struct target;
+
+/*
+ * The Go heap tracer's kernel side (bpf/goheap.bpf.c): one loaded BPF object for every
+ * target, uprobes per target on runtime.profilealloc, runtime.freeSpecial and
+ * runtime.setprofilebucket at the sites the foundation decoded.
+ */
+struct goheap;
+
+/* The probes of a target: hook ids (enum go_hook_id) and the program each runs. */
+struct goheap_probe {
+	int hook;		/* enum go_hook_id */
+	const char *prog;	/* BPF program name */
+	bool required;		/* tracing is pointless without it */
+};
+extern const struct goheap_probe goheap_probes[];
+extern const int goheap_nprobes;
+
+/* Opens and loads the object. NULL with errno (EPERM: no privilege). */
+struct goheap *goheap__open(void);
+/* Detaches every target (links destroyed) and unloads; NULL is a no-op. */
+void goheap__free(struct goheap *gh);
+/*
+ * Configures a target and attaches its probes. -ENOENT when a required site is missing
+ * (*what names it), -errno from the kernel otherwise; on failure nothing stays attached.
+ */
+int goheap__attach(struct goheap *gh, struct target *t, const char **what);
+/* Detaches one target and drops its map entries. */
+int goheap__detach(struct goheap *gh, pid_t pid);
+/* Program ids, for tests and reports; 0 when not loaded. */
+uint32_t goheap__prog_id(const struct goheap *gh, int i);
+
+/* One allocation stack and its live sampled objects, as read from the maps. */
+struct goheap_site {
+	uint64_t id;
+	struct lh_goheap_stack stack;	/* pcs, allocs, alloc_bytes (sampled, unscaled) */
+	uint64_t live_objects;		/* sampled objects still live */
+	uint64_t live_bytes;		/* their bytes, unscaled */
+	double inuse_objects;		/* scaled like pprof (scaleHeapSample) */
+	double inuse_bytes;
+	uint64_t oldest_ns;		/* allocation time of the oldest live object; 0: none */
+};
+
+struct goheap_snap {
+	struct lh_goheap_tstate ts;
+	uint64_t stats[LH_STAT__COUNT];	/* summed over CPUs (all targets) */
+	struct goheap_site *sites;
+	size_t nsites;
+	uint64_t live_entries;
+};
+
+/*
+ * Reads pid's maps: sites with their live objects scaled at the sampling rate
+ * (rate <= 1: no scaling). 0 or -errno; goheap_snap__release() frees sites.
+ */
+int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, struct goheap_snap *s);
+void goheap_snap__release(struct goheap_snap *s);
+/* size / (1 - exp(-size/rate)) and 1 / (1 - exp(-size/rate)): runtime/pprof's scaleHeapSample. */
+void goheap_scale(uint64_t size, int64_t rate, double *objects, double *bytes);
+
+#endif
