@@ -16,6 +16,7 @@ static const struct command {
 	{ "info", cmd_info, "what leakhound knows about a Go binary or process" },
 	{ "symbolize", cmd_symbolize, "addresses of a Go binary to functions, files and lines" },
 	{ "check", cmd_check, "whether this kernel and these privileges can run leakhound" },
+	{ "trace", cmd_trace, "live Go heap by allocation stack of a running process" },
 };
 
 static void usage(FILE *out)

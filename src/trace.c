@@ -1,0 +1,726 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * leakhound trace -p PID: attaches the Go heap probes (bpf/goheap.bpf.c) to a running Go
+ * process, turns heap sampling on when the linker disabled it (and puts the old rate
+ * back on every exit path leakhound controls), and every interval reports the
+ * allocation stacks with the most live sampled bytes, scaled like pprof.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "goheap.h"
+#include "gosym.h"
+#include "log.h"
+#include "target.h"
+#include "x86dec.h"
+
+/* runtime/mprof.go: MemProfileRate's default, 512 KiB, also what we turn sampling on with */
+#define DEFAULT_RATE (512 * 1024)
+#define MAX_FRAMES 64
+
+struct trace_opts {
+	pid_t pid;
+	double interval;
+	double duration;	/* 0: until Ctrl-C or target exit */
+	int64_t rate;		/* 0: the target's own, or DEFAULT_RATE when off */
+	int top;
+	bool json;
+	bool no_write;
+	bool dry_run;
+	const char *outdir;
+};
+
+struct tracer {
+	struct trace_opts o;
+	struct target *t;
+	struct goheap *gh;
+	uint64_t rate_addr;	/* runtime address of runtime.MemProfileRate; 0: unknown */
+	int64_t old_rate;
+	int64_t rate;		/* in effect */
+	bool wrote_rate;
+	struct timespec start;
+	int nreport;
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+	stop_flag = sig;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: leakhound trace -p PID [options]\n"
+		"\n"
+		"Traces the Go heap of a running process: every interval, the allocation stacks\n"
+		"with the most live (sampled, scaled like pprof) bytes, and their growth.\n"
+		"\n"
+		"  -p, --pid PID        the Go process (required)\n"
+		"  -i, --interval SECS  seconds between reports (default 10)\n"
+		"  -d, --duration SECS  stop after this long (default: Ctrl-C or target exit)\n"
+		"  -n, --top N          sites per report (default 10)\n"
+		"      --rate BYTES     sampling rate to set when the target samples none\n"
+		"                       (default 524288; 1 = every allocation, slow)\n"
+		"      --no-write       never write target memory (heap tracing then needs\n"
+		"                       sampling already on in the target)\n"
+		"      --dry-run        list every probe and write, touch nothing\n"
+		"      --json           one JSON object per report per line (docs/TRACE.md)\n"
+		"  -o, --output DIR     pprof files per report (not built in yet)\n"
+		"  -h, --help           this help\n");
+}
+
+static int parse_num(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct trace_opts *o)
+{
+	static const struct option opts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "top", required_argument, NULL, 'n' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "no-write", no_argument, NULL, 'W' },
+		{ "dry-run", no_argument, NULL, 'D' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	double v;
+	int c;
+
+	*o = (struct trace_opts){ .interval = 10, .top = 10 };
+	while ((c = getopt_long(argc, argv, "p:i:d:n:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_num(optarg, 1, INT_MAX, &v) || v != (pid_t)v)
+				goto bad;
+			o->pid = v;
+			break;
+		case 'i':
+			if (parse_num(optarg, 0.1, 86400, &o->interval))
+				goto bad;
+			break;
+		case 'd':
+			if (parse_num(optarg, 0.1, 1e9, &o->duration))
+				goto bad;
+			break;
+		case 'n':
+			if (parse_num(optarg, 1, 10000, &v))
+				goto bad;
+			o->top = v;
+			break;
+		case 'r':
+			if (parse_num(optarg, 1, (double)(1 << 30), &v))
+				goto bad;
+			o->rate = v;
+			break;
+		case 'W':
+			o->no_write = true;
+			break;
+		case 'D':
+			o->dry_run = true;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'o':
+			o->outdir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (!o->pid) {
+		log_err("trace: -p PID is required (see 'leakhound trace --help')");
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	log_err("trace: invalid value '%s' for -%c", optarg, c == 'r' ? 'r' : c);
+	return -EINVAL;
+}
+
+/* ---- sampling control: runtime.MemProfileRate (GO-RUNTIME.md §1.3) ---- */
+
+static int rate_read(struct tracer *tr, int64_t *rate)
+{
+	return target__read(tr->t, tr->rate_addr, rate, sizeof(*rate));
+}
+
+/*
+ * An int64 store through /proc/PID/mem: the runtime reads MemProfileRate on every
+ * sampled allocation (≤1.23: the rate > 0 gate in mallocgc; 1.24+: against
+ * mcache.memProfRate), so the new rate takes effect on the next allocation of each P.
+ */
+static int rate_write(struct tracer *tr, int64_t rate)
+{
+	char path[64];
+	ssize_t n;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", tr->t->pid);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pwrite(fd, &rate, sizeof(rate), tr->rate_addr);
+	if (n < 0)
+		err = -errno;
+	else if (n != sizeof(rate))
+		err = -EFAULT;
+	close(fd);
+	return err;
+}
+
+/* The same process still: alive and not a reused PID. */
+static bool target_alive(struct tracer *tr)
+{
+	char path[64], buf[1024];
+	unsigned long long st = 0;
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	if (kill(tr->t->pid, 0) && errno == ESRCH)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", tr->t->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	for (int field = 3; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &st) != 1)
+		return false;
+	/* a zombie keeps its stat: no threads left to run Go code either way */
+	return st == tr->t->start_time && !strstr(buf, ") Z ");
+}
+
+static void rate_restore(struct tracer *tr)
+{
+	int err;
+
+	if (!tr->wrote_rate)
+		return;
+	tr->wrote_rate = false;
+	if (!target_alive(tr))
+		return;
+	err = rate_write(tr, tr->old_rate);
+	if (err)
+		log_warn("cannot restore runtime.MemProfileRate of process %d to %" PRId64 ": %s",
+			 tr->t->pid, tr->old_rate, strerror(-err));
+	else if (!tr->o.json)
+		printf("restored runtime.MemProfileRate = %" PRId64 "\n", tr->old_rate);
+}
+
+/* ---- setup ---- */
+
+static int check_target(struct tracer *tr)
+{
+	struct gobin *b = tr->t->bin;
+	const struct go_global *g = &b->globals.global[GLOBAL_MEMPROFILERATE];
+
+	if (!b->supported) {
+		log_err("process %d: %s is not supported (leakhound supports go1.19 to go1.26)",
+			tr->t->pid, b->bi.version_str);
+		return -ENOTSUP;
+	}
+	for (int i = 0; i < goheap_nprobes; i++) {
+		const struct go_hook *h = &b->hooks.hook[goheap_probes[i].hook];
+
+		if (goheap_probes[i].required && !h->has_site) {
+			log_err("process %d: no probe site for %s: %s", tr->t->pid, h->symbol,
+				h->error ? h->error : "not found");
+			return -ENOENT;
+		}
+	}
+	if (!g->found) {
+		log_err("process %d: runtime.MemProfileRate not found (%s): cannot tell whether "
+			"the runtime samples the heap", tr->t->pid, g->error ? g->error : "?");
+		return -ENOENT;
+	}
+	tr->rate_addr = g->addr + tr->t->bias;
+	return 0;
+}
+
+static void print_probes(struct tracer *tr)
+{
+	struct gobin *b = tr->t->bin;
+	char insn[64];
+
+	printf("process %d: %s (%s), load bias %#" PRIx64 "\n", tr->t->pid, tr->t->exe,
+	       b->bi.version_str, tr->t->bias);
+	for (int i = 0; i < goheap_nprobes; i++) {
+		const struct go_hook *h = &b->hooks.hook[goheap_probes[i].hook];
+
+		if (!h->has_site) {
+			printf("probe  %-26s not attached: %s\n", h->symbol,
+			       h->error ? h->error : "no site");
+			continue;
+		}
+		x86_insn_format(&h->site.insn, insn, sizeof(insn));
+		printf("probe  %-26s +%#-6" PRIx64 " file offset %#-8" PRIx64 " %-20s %s\n",
+		       h->symbol, h->site.addr - h->entry, h->site.file_off, insn,
+		       h->site.emulated ? "emulated" : "single-stepped");
+	}
+}
+
+/* Decides the sampling rate; writes it unless --dry-run / --no-write. */
+static int setup_rate(struct tracer *tr)
+{
+	int64_t want = tr->o.rate ? tr->o.rate : DEFAULT_RATE;
+	int err;
+
+	err = rate_read(tr, &tr->old_rate);
+	if (err) {
+		log_err("process %d: cannot read runtime.MemProfileRate: %s", tr->t->pid,
+			strerror(-err));
+		return err;
+	}
+	tr->rate = tr->old_rate;
+	if (tr->old_rate > 0 && !tr->o.rate) {
+		if (tr->o.dry_run)
+			printf("write  none: the target samples already (MemProfileRate = %" PRId64
+			       ")\n", tr->old_rate);
+		return 0;
+	}
+	if (tr->old_rate == want)
+		return 0;
+	if (tr->o.dry_run) {
+		printf("write  runtime.MemProfileRate at %#" PRIx64 ": %" PRId64 " -> %" PRId64
+		       " (restored on exit)%s\n", tr->rate_addr, tr->old_rate, want,
+		       tr->o.no_write ? "; forbidden by --no-write" : "");
+		return 0;
+	}
+	if (tr->o.no_write) {
+		if (tr->old_rate > 0)
+			return 0; /* --rate without permission to write: keep the target's */
+		log_err("process %d: heap sampling is off (runtime.MemProfileRate = 0, the linker "
+			"disabled it) and --no-write forbids turning it on: Go heap tracing off "
+			"(the --mallocgc mode is not built in yet)", tr->t->pid);
+		return -EPERM;
+	}
+	err = rate_write(tr, want);
+	if (err) {
+		log_err("process %d: cannot write runtime.MemProfileRate: %s", tr->t->pid,
+			strerror(-err));
+		return err;
+	}
+	tr->wrote_rate = true;
+	tr->rate = want;
+	if (!tr->o.json)
+		printf("set runtime.MemProfileRate %" PRId64 " -> %" PRId64 " in process %d "
+		       "(the old value is put back on exit; not if leakhound is SIGKILLed)\n",
+		       tr->old_rate, want, tr->t->pid);
+	return 0;
+}
+
+/* ---- reports ---- */
+
+static double now_s(const struct timespec *since)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ts.tv_sec - since->tv_sec) + (ts.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+static int cmp_inuse(const void *a, const void *b)
+{
+	const struct goheap_site *x = a, *y = b;
+
+	if (x->inuse_bytes != y->inuse_bytes)
+		return x->inuse_bytes < y->inuse_bytes ? 1 : -1;
+	return x->stack.alloc_bytes < y->stack.alloc_bytes ? 1 : -1;
+}
+
+/* Runtime allocation frames pprof trims from heap stacks (runtime/pprof: "runtime.") */
+static bool alloc_frame(const char *fn)
+{
+	return fn && strncmp(fn, "runtime.", 8) == 0;
+}
+
+struct frame_out {
+	struct gosym_frame f;
+	uint64_t pc;
+};
+
+/*
+ * Symbolized frames of a site, innermost first, inlined expanded, runtime allocation
+ * frames at the top trimmed (all kept when nothing else remains). pcs[0] is the probe
+ * site (an instruction address), the others return addresses: looked up at ret - 1.
+ */
+static int site_frames(struct tracer *tr, const struct goheap_site *s, struct frame_out *out,
+		       int max)
+{
+	int n = 0, first_user = -1;
+
+	for (uint32_t i = 0; i < s->stack.nr && n < max; i++) {
+		struct gosym_frame fr[16];
+		uint64_t pc = s->stack.pcs[i] - tr->t->bias - (i ? 1 : 0);
+		int k;
+
+		if (i == 1 && s->stack.pcs[1] == s->stack.pcs[0])
+			continue; /* no return address was read: the duplicate site */
+		k = gosym__frames(tr->t->bin->sym, pc, fr, 16);
+		if (k <= 0) {
+			out[n].f = (struct gosym_frame){ .func = "?", .file = "?" };
+			out[n++].pc = s->stack.pcs[i];
+			continue;
+		}
+		for (int j = 0; j < k && n < max; j++) {
+			out[n].f = fr[j];
+			out[n].pc = s->stack.pcs[i];
+			if (first_user < 0 && !alloc_frame(fr[j].func))
+				first_user = n;
+			n++;
+		}
+	}
+	if (first_user > 0) {
+		memmove(out, out + first_user, (n - first_user) * sizeof(*out));
+		n -= first_user;
+	}
+	return n;
+}
+
+static double age_s(uint64_t ts_ns)
+{
+	struct timespec now;
+
+	if (!ts_ns)
+		return 0;
+	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((double)now.tv_sec * 1e9 + now.tv_nsec - (double)ts_ns) / 1e9;
+}
+
+struct totals {
+	double inuse_bytes, inuse_objects;
+	uint32_t numgc;
+	bool have_numgc;
+	uint64_t events, drops;
+};
+
+static void compute_totals(struct tracer *tr, const struct goheap_snap *s, struct totals *tot)
+{
+	const struct go_global *ms = &tr->t->bin->globals.global[GLOBAL_MEMSTATS];
+	int64_t off = tr->t->bin->offsets.val[OFF_MSTATS_NUMGC];
+
+	memset(tot, 0, sizeof(*tot));
+	for (size_t i = 0; i < s->nsites; i++) {
+		tot->inuse_bytes += s->sites[i].inuse_bytes;
+		tot->inuse_objects += s->sites[i].inuse_objects;
+	}
+	if (ms->found && off >= 0)
+		tot->have_numgc = !target__read(tr->t, ms->addr + tr->t->bias + off, &tot->numgc,
+						sizeof(tot->numgc));
+	tot->events = s->ts.allocs + s->ts.frees;
+	for (int i = 0; i < LH_STAT__COUNT; i++)
+		tot->drops += s->stats[i];
+}
+
+static const char *const stat_names[] = {
+#define X(id, name, desc) name,
+	LH_STATS(X)
+#undef X
+};
+
+static void report_text(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
+{
+	size_t n = s->nsites < (size_t)tr->o.top ? s->nsites : (size_t)tr->o.top;
+	struct frame_out fr[MAX_FRAMES];
+
+	printf("\n=== leakhound trace: pid %d %s (%s), report %d at +%.0fs\n", tr->t->pid,
+	       tr->t->exe, tr->t->bin->bi.version_str, tr->nreport, now_s(&tr->start));
+	printf("sampling rate %" PRId64 "%s; live sampled heap %.0f bytes in %.0f objects (since "
+	       "attach); GC cycles ", tr->rate, tr->wrote_rate ? " (set by leakhound)" : "",
+	       tot->inuse_bytes, tot->inuse_objects);
+	if (tot->have_numgc)
+		printf("%u\n", tot->numgc);
+	else
+		printf("unknown\n");
+	printf("probe events %" PRIu64 " (allocs %" PRIu64 ", frees %" PRIu64 ", frees of "
+	       "pre-attach objects %" PRIu64 "); drops/failures %" PRIu64 "\n", tot->events,
+	       (uint64_t)s->ts.allocs, (uint64_t)s->ts.frees, (uint64_t)s->ts.frees_untracked,
+	       tot->drops);
+	for (int i = 0; i < LH_STAT__COUNT; i++)
+		if (s->stats[i])
+			printf("  %s: %" PRIu64 "\n", stat_names[i], s->stats[i]);
+	printf("top sites by live bytes:\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct goheap_site *site = &s->sites[i];
+		int k = site_frames(tr, site, fr, MAX_FRAMES);
+
+		printf("#%zu live %.0f bytes in %.0f objects, +%.0f bytes since attach, allocated "
+		       "%.0f bytes, oldest live %.1fs\n", i + 1, site->inuse_bytes,
+		       site->inuse_objects, site->inuse_bytes,
+		       (double)site->stack.alloc_bytes, age_s(site->oldest_ns));
+		for (int j = 0; j < k; j++)
+			printf("    %s%s\n        %s:%u\n", fr[j].f.func,
+			       fr[j].f.inlined ? " (inlined)" : "", fr[j].f.file, fr[j].f.line);
+	}
+	fflush(stdout);
+}
+
+static cJSON *stack_json(struct tracer *tr, const struct goheap_site *site)
+{
+	struct frame_out fr[MAX_FRAMES];
+	cJSON *a = cJSON_CreateArray();
+	int k = site_frames(tr, site, fr, MAX_FRAMES);
+
+	for (int j = 0; a && j < k; j++) {
+		cJSON *f = cJSON_CreateObject();
+
+		if (!f)
+			break;
+		cJSON_AddStringToObject(f, "function", fr[j].f.func ? fr[j].f.func : "?");
+		cJSON_AddStringToObject(f, "file", fr[j].f.file ? fr[j].f.file : "?");
+		cJSON_AddNumberToObject(f, "line", fr[j].f.line);
+		cJSON_AddBoolToObject(f, "inlined", fr[j].f.inlined);
+		cJSON_AddItemToArray(a, f);
+	}
+	return a;
+}
+
+static int report_json(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
+{
+	size_t n = s->nsites < (size_t)tr->o.top ? s->nsites : (size_t)tr->o.top;
+	cJSON *root = cJSON_CreateObject(), *gh, *sites, *st;
+	char tbuf[32], *out;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!root)
+		return -ENOMEM;
+	gmtime_r(&now, &tm);
+	strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cJSON_AddNumberToObject(root, "schema", 1);
+	cJSON_AddNumberToObject(root, "pid", tr->t->pid);
+	cJSON_AddStringToObject(root, "time", tbuf);
+	cJSON_AddNumberToObject(root, "interval_s", tr->o.interval);
+	cJSON_AddNumberToObject(root, "report", tr->nreport);
+	cJSON_AddStringToObject(root, "exe", tr->t->exe);
+	cJSON_AddStringToObject(root, "go_version", tr->t->bin->bi.version_str);
+	gh = cJSON_AddObjectToObject(root, "go_heap");
+	if (gh) {
+		cJSON_AddNumberToObject(gh, "inuse_bytes", (double)(uint64_t)tot->inuse_bytes);
+		cJSON_AddNumberToObject(gh, "inuse_objects", (double)(uint64_t)tot->inuse_objects);
+		cJSON_AddNumberToObject(gh, "sample_rate", tr->rate);
+		cJSON_AddBoolToObject(gh, "sample_rate_set_by_leakhound", tr->wrote_rate);
+		if (tot->have_numgc)
+			cJSON_AddNumberToObject(gh, "gc_cycles", tot->numgc);
+		else
+			cJSON_AddNullToObject(gh, "gc_cycles");
+		sites = cJSON_AddArrayToObject(gh, "sites");
+		for (size_t i = 0; sites && i < n; i++) {
+			const struct goheap_site *site = &s->sites[i];
+			cJSON *o = cJSON_CreateObject();
+
+			if (!o)
+				break;
+			cJSON_AddNumberToObject(o, "inuse_bytes", (uint64_t)site->inuse_bytes);
+			cJSON_AddNumberToObject(o, "inuse_objects", (uint64_t)site->inuse_objects);
+			cJSON_AddNumberToObject(o, "alloc_bytes", site->stack.alloc_bytes);
+			cJSON_AddNumberToObject(o, "alloc_objects", site->stack.allocs);
+			/* live tracking starts at attach: everything live was allocated since */
+			cJSON_AddNumberToObject(o, "growth_bytes", (uint64_t)site->inuse_bytes);
+			cJSON_AddNumberToObject(o, "oldest_age_s", age_s(site->oldest_ns));
+			cJSON_AddItemToObject(o, "stack", stack_json(tr, site));
+			cJSON_AddItemToArray(sites, o);
+		}
+	}
+	/* the GC-window suspect model (src/model.c) fills this in */
+	cJSON_AddArrayToObject(root, "suspects");
+	st = cJSON_AddObjectToObject(root, "stats");
+	if (st) {
+		cJSON_AddNumberToObject(st, "probe_allocs", s->ts.allocs);
+		cJSON_AddNumberToObject(st, "probe_frees", s->ts.frees);
+		cJSON_AddNumberToObject(st, "probe_frees_untracked", s->ts.frees_untracked);
+		cJSON_AddNumberToObject(st, "probe_buckets", s->ts.buckets);
+		cJSON_AddNumberToObject(st, "live_entries", s->live_entries);
+		cJSON_AddNumberToObject(st, "drops", tot->drops);
+		for (int i = 0; i < LH_STAT__COUNT; i++)
+			cJSON_AddNumberToObject(st, stat_names[i], s->stats[i]);
+	}
+	out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (!out)
+		return -ENOMEM;
+	puts(out);
+	fflush(stdout);
+	cJSON_free(out);
+	return 0;
+}
+
+static int report(struct tracer *tr)
+{
+	struct goheap_snap s;
+	struct totals tot;
+	int err;
+
+	err = goheap__snapshot(tr->gh, tr->t->pid, tr->rate, &s);
+	if (err) {
+		log_err("reading the BPF maps: %s", strerror(-err));
+		return err;
+	}
+	qsort(s.sites, s.nsites, sizeof(*s.sites), cmp_inuse);
+	tr->nreport++;
+	compute_totals(tr, &s, &tot);
+	if (tr->o.json)
+		err = report_json(tr, &s, &tot);
+	else
+		report_text(tr, &s, &tot);
+	goheap_snap__release(&s);
+	return err;
+}
+
+/* ---- the loop ---- */
+
+static int run(struct tracer *tr)
+{
+	double next = tr->o.interval;
+	bool alive = true;
+	int err = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &tr->start);
+	while (!stop_flag) {
+		struct timespec nap = { 0, 100 * 1000 * 1000 };
+		double t;
+
+		nanosleep(&nap, NULL);
+		t = now_s(&tr->start);
+		alive = target_alive(tr);
+		if (!alive)
+			break;
+		if (tr->o.duration && t >= tr->o.duration)
+			break;
+		if (t >= next) {
+			err = report(tr);
+			if (err)
+				return err;
+			next += tr->o.interval;
+		}
+	}
+	if (!alive) {
+		log_info("process %d exited", tr->t->pid);
+		return 0;
+	}
+	/* a last report for the stretch since the previous one */
+	if (!tr->nreport || now_s(&tr->start) - (next - tr->o.interval) > 0.5)
+		err = report(tr);
+	return err;
+}
+
+static int open_target(struct tracer *tr)
+{
+	if (kill(tr->o.pid, 0) && errno == ESRCH) {
+		log_err("process %d: no such process", tr->o.pid);
+		return -ESRCH;
+	}
+	tr->t = target__open(tr->o.pid);
+	if (!tr->t) {
+		int err = errno;
+
+		log_err("process %d: %s", tr->o.pid, gobin_strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int attach(struct tracer *tr)
+{
+	const char *what = NULL;
+	int err;
+
+	tr->gh = goheap__open();
+	if (!tr->gh) {
+		err = -errno;
+		log_err("cannot load the BPF object: %s%s", strerror(-err),
+			err == -EPERM ? " (needs root, or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE)" : "");
+		return err;
+	}
+	err = goheap__attach(tr->gh, tr->t, &what);
+	if (err) {
+		if (!target_alive(tr))
+			log_err("process %d exited while attaching", tr->t->pid);
+		else
+			log_err("process %d: cannot attach to %s: %s", tr->t->pid,
+				what ? what : "?", strerror(-err));
+	}
+	return err;
+}
+
+int cmd_trace(int argc, char **argv)
+{
+	struct tracer tr = {};
+	int err;
+
+	if (parse_opts(argc, argv, &tr.o))
+		return 2;
+	setup_signals();
+	err = open_target(&tr);
+	if (!err)
+		err = check_target(&tr);
+	if (!err && tr.o.dry_run)
+		print_probes(&tr);
+	if (!err)
+		err = setup_rate(&tr);
+	if (err || tr.o.dry_run)
+		goto out;
+	if (tr.o.outdir)
+		log_warn("-o %s: pprof output is not built in yet; ignored", tr.o.outdir);
+	/* probes first, then sampling on: no sampled object is missed between the two */
+	err = attach(&tr);
+	if (!err)
+		err = run(&tr);
+out:
+	/* detach before restoring: the restore may race with nothing of ours left */
+	goheap__free(tr.gh);
+	rate_restore(&tr);
+	target__free(tr.t);
+	return err ? 1 : 0;
+}
