@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# leakhound trace -p PID on the leaky fixture (64 KiB/s-scale leak from main.leakCache,
+# garbage from main.churn, GOGC=20), every release built, default and stripped: the
+# leaking function tops the live sites and its live bytes grow; the target runs on and
+# exits normally with its own data intact; the sampling rate leakhound turned on is
+# back to the runtime's 0 (as the target itself prints at exit); nothing of ours stays
+# attached, also after a SIGKILLed tracer and a target that exits under the tracer;
+# errors give one line and exit 1.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+if [ "$(id -u)" != 0 ]; then
+	skip "trace: needs root"
+	finish
+fi
+
+# Our programs still loaded (bpftool shows the first 15 characters of a name).
+our_progs() {
+	bpftool prog show 2>/dev/null | grep -c 'name lh_goheap_' || true
+}
+# Our uprobes: perf-event uprobes leave no uprobe_events line; legacy ones would.
+our_uprobes() {
+	grep -c 'libbpf_' /sys/kernel/tracing/uprobe_events 2>/dev/null || true
+}
+wait_no_progs() {
+	for _ in $(seq 30); do [ "$(our_progs)" = 0 ] && return 0; sleep 0.1; done
+	return 1
+}
+
+before=$(our_progs)
+check "no lh_goheap program loaded before the test ($before)" [ "$before" = 0 ]
+
+# One run per fixture binary, all in parallel: each fixture leaks for 14 s and the
+# tracer reports every 2 s for 8 s.
+n=0
+tracers=()
+while read -r bin rel fixture variant; do
+	[ "$fixture" = leaky ] || continue
+	name="$rel-$variant"
+	"$bin" -duration 14s > "$tmp/$name.target" 2>&1 &
+	tpid=$!
+	pids+=("$tpid")
+	echo "$tpid" > "$tmp/$name.pid"
+	(
+		sleep 0.5
+		"$LEAKHOUND" trace -p "$tpid" -i 2 -d 8 --json > "$tmp/$name.jsonl" 2> "$tmp/$name.err"
+		echo $? > "$tmp/$name.rc"
+		# right away, while the target still runs
+		kill -0 "$tpid" 2>/dev/null && echo yes > "$tmp/$name.alive"
+		"$LEAKHOUND" info --json -p "$tpid" 2>/dev/null |
+			jq -r '.live.MemProfileRate // -1' > "$tmp/$name.rate"
+	) &
+	tracers+=($!)
+	n=$((n + 1))
+done < <(fixtures)
+[ "$n" -gt 0 ] || { skip "trace: no leaky fixtures built"; finish; }
+wait "${tracers[@]}"
+
+for f in "$tmp"/*.rc; do
+	name=$(basename "$f" .rc)
+	tpid=$(cat "$tmp/$name.pid")
+	rc=$(cat "$f")
+	check "$name: trace exits 0 (rc $rc; $(head -c 200 "$tmp/$name.err"))" [ "$rc" = 0 ]
+	lines=$(wc -l < "$tmp/$name.jsonl")
+	check "$name: one JSON report per line, >= 3 reports ($lines)" [ "$lines" -ge 3 ]
+	bad=$(jq -c 'select(.schema != 1 or .pid != '"$tpid"' or (.go_heap.sites | type) != "array")' \
+		"$tmp/$name.jsonl" 2>&1 | wc -l)
+	check "$name: every line is schema 1 JSON for pid $tpid ($bad bad)" [ "$bad" = 0 ]
+	top=$(tail -n 1 "$tmp/$name.jsonl" | jq -r '[.go_heap.sites[0].stack[].function] | join(" ")')
+	check "$name: main.leakCache in the top site's stack ($top)" \
+		grep -qw 'main.leakCache' <<< "$top"
+	trimmed=$(tail -n 1 "$tmp/$name.jsonl" | jq -r '.go_heap.sites[0].stack[0].function')
+	check "$name: runtime allocation frames trimmed (first frame $trimmed)" \
+		[ "$trimmed" = main.leakCache ]
+	first=$(head -n 1 "$tmp/$name.jsonl" | jq '[.go_heap.sites[] | select(any(.stack[]; .function == "main.leakCache")) | .inuse_bytes] | add // 0')
+	last=$(tail -n 1 "$tmp/$name.jsonl" | jq '[.go_heap.sites[] | select(any(.stack[]; .function == "main.leakCache")) | .inuse_bytes] | add // 0')
+	check "$name: leakCache live bytes grow ($first -> $last)" [ "$last" -gt "$first" ]
+	set_by=$(head -n 1 "$tmp/$name.jsonl" | jq -r '.go_heap.sample_rate_set_by_leakhound')
+	check "$name: sampling turned on by leakhound (rate 0 in a binary without pprof)" \
+		[ "$set_by" = true ]
+	check "$name: target still running after trace exits" [ -s "$tmp/$name.alive" ]
+	rate=$(cat "$tmp/$name.rate")
+	check "$name: MemProfileRate restored to 0 (info: $rate)" [ "$rate" = 0 ]
+done
+wait_no_progs
+check "no lh_goheap program after the tracers exit ($(our_progs))" [ "$(our_progs)" = 0 ]
+check "no uprobe_events entry of ours ($(our_uprobes))" [ "$(our_uprobes)" = 0 ]
+
+# The targets finish on their own: data intact, rate back at 0 in the runtime's own view.
+for f in "$tmp"/*.pid; do
+	name=$(basename "$f" .pid)
+	tpid=$(cat "$f")
+	for _ in $(seq 100); do kill -0 "$tpid" 2>/dev/null || break; sleep 0.1; done
+	out=$(tail -n 1 "$tmp/$name.target")
+	check "$name: target exits normally, data intact, MemProfileRate 0 ($out)" \
+		grep -q '^ok [0-9]* MemProfileRate 0$' <<< "$out"
+done
+
+bin=$(fixtures | awk '$3 == "leaky" && $4 == "default" { print $1; exit }')
+
+# SIGKILLed tracer: the kernel drops the links with the fds; the rate stays set (documented).
+"$bin" -duration 6s > "$tmp/kill.target" 2>&1 &
+tpid=$!
+pids+=("$tpid")
+sleep 0.3
+"$LEAKHOUND" trace -p "$tpid" -i 1 > /dev/null 2>&1 &
+lpid=$!
+for _ in $(seq 50); do [ "$(our_progs)" -gt 0 ] && break; sleep 0.1; done
+check "SIGKILL: programs loaded while tracing ($(our_progs))" [ "$(our_progs)" -gt 0 ]
+sleep 1
+kill -9 "$lpid"
+wait "$lpid" 2>/dev/null
+wait_no_progs
+check "SIGKILL: no lh_goheap program left ($(our_progs))" [ "$(our_progs)" = 0 ]
+wait "$tpid"
+check "SIGKILL: target runs on and exits 0 (rate left set: $(tail -n 1 "$tmp/kill.target"))" \
+	grep -q '^ok [0-9]* MemProfileRate 524288$' "$tmp/kill.target"
+
+# The target exits under the tracer: trace stops by itself, exit 0, nothing left.
+"$bin" -duration 2s > /dev/null 2>&1 &
+tpid=$!
+pids+=("$tpid")
+sleep 0.3
+timeout 20 "$LEAKHOUND" trace -p "$tpid" -i 1 > "$tmp/exit.out" 2>&1
+rc=$?
+check "target exit: trace stops by itself with 0 (rc $rc)" [ "$rc" = 0 ]
+wait_no_progs
+check "target exit: no lh_goheap program left" [ "$(our_progs)" = 0 ]
+
+# --dry-run lists the probes and the write, and touches nothing.
+"$bin" -duration 3s > "$tmp/dry.target" 2>&1 &
+tpid=$!
+pids+=("$tpid")
+sleep 0.3
+"$LEAKHOUND" trace -p "$tpid" --dry-run > "$tmp/dry.out" 2>&1
+check "dry-run: exits 0" [ $? = 0 ]
+check "dry-run: lists the freeSpecial probe" \
+	grep -q "probe  runtime.freeSpecial" "$tmp/dry.out"
+check "dry-run: lists the profilealloc probe" grep -q 'probe  runtime.profilealloc' "$tmp/dry.out"
+check "dry-run: lists the MemProfileRate write" grep -q 'write  runtime.MemProfileRate' "$tmp/dry.out"
+wait "$tpid"
+check "dry-run: rate untouched ($(tail -n 1 "$tmp/dry.target"))" \
+	grep -q '^ok [0-9]* MemProfileRate 0$' "$tmp/dry.target"
+
+# --no-write on a binary that samples nothing: heap tracing off, one line, exit 1.
+"$bin" -duration 2s > /dev/null 2>&1 &
+tpid=$!
+pids+=("$tpid")
+sleep 0.3
+"$LEAKHOUND" trace -p "$tpid" --no-write -d 1 > /dev/null 2> "$tmp/nw.err"
+rc=$?
+check "--no-write with sampling off: exit 1 (rc $rc)" [ "$rc" = 1 ]
+check "--no-write: one line on stderr ($(head -c 120 "$tmp/nw.err"))" [ "$(wc -l < "$tmp/nw.err")" = 1 ]
+wait "$tpid"
+
+# Errors: one line, exit 1.
+"$LEAKHOUND" trace -p 4194303 > /dev/null 2> "$tmp/nopid.err"
+rc=$?
+check "no such PID: exit 1 (rc $rc)" [ "$rc" = 1 ]
+check "no such PID: one line ($(cat "$tmp/nopid.err"))" [ "$(wc -l < "$tmp/nopid.err")" = 1 ]
+sleep 5 &
+spid=$!
+pids+=("$spid")
+"$LEAKHOUND" trace -p "$spid" > /dev/null 2> "$tmp/nongo.err"
+rc=$?
+check "non-Go process: exit 1 (rc $rc)" [ "$rc" = 1 ]
+check "non-Go process: one line ($(cat "$tmp/nongo.err"))" [ "$(wc -l < "$tmp/nongo.err")" = 1 ]
+kill "$spid" 2>/dev/null
+check "no lh_goheap program at the end" [ "$(our_progs)" = 0 ]
+finish
