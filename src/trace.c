@@ -367,10 +367,13 @@ static int cmp_inuse(const void *a, const void *b)
 	return x->stack.alloc_bytes < y->stack.alloc_bytes ? 1 : -1;
 }
 
-/* Runtime allocation frames pprof trims from heap stacks (runtime/pprof: "runtime.") */
+/*
+ * Runtime allocation frames pprof hides at the top of heap stacks
+ * (runtime/pprof/protomem.go: "runtime." prefixes; 1.24+ also "internal/runtime/").
+ */
 static bool alloc_frame(const char *fn)
 {
-	return fn && strncmp(fn, "runtime.", 8) == 0;
+	return fn && (strncmp(fn, "runtime.", 8) == 0 || strncmp(fn, "internal/runtime/", 17) == 0);
 }
 
 struct frame_out {
