@@ -7,12 +7,12 @@
  * Writes OUTDIR/a.pb.gz, OUTDIR/b.pb.gz (heap; b = a with the leakRecords sample's
  * values doubled) and OUTDIR/g.pb.gz (goroutines), and prints:
  *   mapping	START	LIMIT	OFFSET	BUILDID
- *   inl	PC	(an instruction address where the pclntab has >= 2 frames)
+ *   inl	PC	END	(main.scratch inlined from PC to END, exclusive)
  *   loc	PC	leaf|ret	(every pc of every sample, for addr2line)
  * The samples (heap values alloc_objects alloc_space inuse_objects inuse_space):
  *   [runtime.mallocgc entry, ret in main.leakRecords, ret in main.main] 10 10240 7 7168
  *   [inl, ret in main.main]                                             3 300 2 200
- *   [runtime.mallocgc entry, inl + 1 (a return address), ret in main.main] 5 500 1 100
+ *   [runtime.mallocgc entry, END (a return address), ret in main.main]  5 500 1 100
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,7 +24,7 @@
 #include "target.h"
 
 struct pcs {
-	uint64_t malloc, leak_ret, main_ret, inl;
+	uint64_t malloc, leak_ret, main_ret, inl, inl_end;
 };
 
 static int mid(struct gosym *gs, const char *name, uint64_t *pc)
@@ -38,24 +38,36 @@ static int mid(struct gosym *gs, const char *name, uint64_t *pc)
 	return 0;
 }
 
-/* A pc of fn where main.scratch (or any function, when scratch is not seen) is inlined. */
-static int find_inlined(struct gosym *gs, const char *fname, bool want_scratch, uint64_t *pc)
+static bool is_inlined(struct gosym *gs, uint64_t pc, const char *want)
 {
 	struct gosym_frame fr[8];
+	int n = gosym__frames(gs, pc, fr, 8);
+
+	return n >= 2 && (!want || !strcmp(fr[0].func, want));
+}
+
+/*
+ * The first pc of fn where want (any function when NULL) is inlined, and the first pc
+ * after it where it is not: as a return address, that one is symbolized at end - 1,
+ * inside the inlined code, and a writer that forgot the - 1 would show something else.
+ */
+static int find_inlined(struct gosym *gs, const char *fname, const char *want, struct pcs *p)
+{
 	struct gosym_func fn;
 	int err = gosym__func_by_name(gs, fname, &fn);
+	uint64_t a;
 
 	if (err)
 		return err;
-	for (uint64_t a = fn.entry; a < fn.end; a++) {
-		int n = gosym__frames(gs, a, fr, 8);
-
-		if (n >= 2 && (!want_scratch || !strcmp(fr[0].func, "main.scratch"))) {
-			*pc = a;
-			return 0;
-		}
-	}
-	return -ENOENT;
+	for (a = fn.entry; a < fn.end && !is_inlined(gs, a, want); a++)
+		;
+	if (a == fn.end)
+		return -ENOENT;
+	p->inl = a;
+	for (a++; a < fn.end && is_inlined(gs, a, want); a++)
+		;
+	p->inl_end = a;
+	return 0;
 }
 
 static int find_pcs(struct gosym *gs, struct pcs *p)
@@ -71,19 +83,19 @@ static int find_pcs(struct gosym *gs, struct pcs *p)
 		err = mid(gs, "main.main", &p->main_ret);
 	if (err)
 		return err;
-	if (!find_inlined(gs, "main.churn", true, &p->inl))
+	if (!find_inlined(gs, "main.churn", "main.scratch", p))
 		return 0;
-	/* churn itself may be inlined into main.main (Go 1.26). */
-	if (!find_inlined(gs, "main.main", true, &p->inl))
+	/* churn itself may be inlined into main.main. */
+	if (!find_inlined(gs, "main.main", "main.scratch", p))
 		return 0;
-	return find_inlined(gs, "main.main", false, &p->inl);
+	return find_inlined(gs, "main.main", NULL, p);
 }
 
 static int heap_profile(struct gobin *gb, const struct pcs *pc, int scale, const char *path)
 {
 	uint64_t s1[] = { pc->malloc, pc->leak_ret, pc->main_ret };
 	uint64_t s2[] = { pc->inl, pc->main_ret };
-	uint64_t s3[] = { pc->malloc, pc->inl + 1, pc->main_ret };
+	uint64_t s3[] = { pc->malloc, pc->inl_end, pc->main_ret };
 	int64_t v1[] = { 10 * scale, 10240 * scale, 7 * scale, 7168 * scale };
 	int64_t v2[] = { 3, 300, 2, 200 }, v3[] = { 5, 500, 1, 100 };
 	struct pprof_label lb = { .key = "bytes", .num = 1024 };
@@ -133,12 +145,12 @@ static void print_facts(struct gobin *gb, const struct pcs *pc)
 	if (!pprof_mapping_of(gb, NULL, &m))
 		printf("mapping\t%#llx\t%#llx\t%#llx\t%s\n", (unsigned long long)m.start,
 		       (unsigned long long)m.limit, (unsigned long long)m.offset, m.build_id);
-	printf("inl\t%#llx\n", (unsigned long long)pc->inl);
+	printf("inl\t%#llx\t%#llx\n", (unsigned long long)pc->inl, (unsigned long long)pc->inl_end);
 	printf("loc\t%#llx\tleaf\n", (unsigned long long)pc->malloc);
 	printf("loc\t%#llx\tleaf\n", (unsigned long long)pc->inl);
 	printf("loc\t%#llx\tret\n", (unsigned long long)pc->leak_ret);
 	printf("loc\t%#llx\tret\n", (unsigned long long)pc->main_ret);
-	printf("loc\t%#llx\tret\n", (unsigned long long)pc->inl + 1);
+	printf("loc\t%#llx\tret\n", (unsigned long long)pc->inl_end);
 }
 
 int main(int argc, char **argv)
