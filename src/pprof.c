@@ -114,7 +114,7 @@ static void pb_reserve(struct pbuf *b, size_t n)
 static void pb_raw(struct pbuf *b, const void *p, size_t n)
 {
 	pb_reserve(b, n);
-	if (b->err)
+	if (b->err || !n)
 		return;
 	memcpy(b->d + b->len, p, n);
 	b->len += n;
