@@ -13,17 +13,17 @@
 struct model;
 
 struct model_opts {
-	uint32_t windows;	    /* points in the fit (default 6, at most 32) */
-	uint32_t min_windows;	    /* points needed for a verdict (default 4) */
-	double floor_bytes_per_s;   /* absolute growth floor (default 512 B/s) */
-	double min_growth_frac;	    /* growth over the fit / live at its end (default 0.05) */
-	double min_up_frac;	    /* share of window-to-window deltas > 0 (default 0.6) */
-	double noise_z;		    /* sample growth / its Poisson noise (default 3) */
-	double min_new_samples;	    /* sample growth over the fit (default 6) */
-	double min_age_windows;	    /* oldest live object, in windows (default 3) */
-	uint64_t sample_rate;	    /* bytes per sample, for sites observed with samples == 0
-				     * (default 512 KiB, runtime.MemProfileRate's default) */
-	uint32_t max_sites;	    /* default 1 << 20 */
+	uint32_t windows;	  /* points in the fit (default 6, at most 32) */
+	uint32_t min_windows;	  /* points needed for a verdict (default 4) */
+	double floor_bytes_per_s; /* absolute growth floor (default 512 B/s) */
+	double min_growth_frac;	  /* growth over the fit / live at its end (default 0.01) */
+	double min_up_frac;	  /* share of window-to-window deltas > 0 (default 0.6) */
+	double noise_z;		  /* sample growth / its Poisson noise (default 3) */
+	double min_new_samples;	  /* sample growth over the fit (default 6) */
+	double min_age_windows;	  /* oldest live object, in windows (default 3) */
+	uint64_t sample_rate;	  /* bytes per sample, for sites observed with samples == 0
+				   * (default 512 KiB, runtime.MemProfileRate's default) */
+	uint32_t max_sites;	  /* default 1 << 20 */
 };
 
 /* A zero field of model_opts takes the default. */
@@ -31,26 +31,26 @@ void model_opts__default(struct model_opts *o);
 
 struct suspect {
 	uint64_t site_id;
-	double growth_per_s;	/* Theil-Sen slope of settled live bytes, bytes/s */
-	uint64_t live;		/* settled live bytes at the last window */
+	double growth_per_s; /* Theil-Sen slope of settled live bytes, bytes/s */
+	uint64_t live;	     /* settled live bytes at the last window */
 	uint64_t live_objects;
-	uint64_t alloc_bytes;	/* allocation total at the last window */
+	uint64_t alloc_bytes; /* allocation total at the last window */
 	double oldest_age_s;
-	double confidence;	/* [0, 1]: windows, fit and samples */
-	uint32_t windows;	/* points the verdict rests on */
-	uint64_t samples;	/* live samples at the last window */
-	double new_samples;	/* sample growth over the fit */
+	double confidence;  /* [0, 1]: windows, fit and samples */
+	uint32_t windows;   /* points the verdict rests on */
+	uint64_t samples;   /* live samples at the last window */
+	double new_samples; /* sample growth over the fit */
 };
 
 /* Why a site is or is not a suspect, for reports and tests. */
 enum model_verdict {
 	VERDICT_SUSPECT,
-	VERDICT_FEW_WINDOWS,	/* fewer than min_windows points */
-	VERDICT_FLAT,		/* slope under the absolute floor */
-	VERDICT_SMALL,		/* growth a small fraction of the site's size */
-	VERDICT_NOT_MONOTONE,	/* too few positive deltas: spike, plateau, noise */
-	VERDICT_NOISE,		/* sampling noise can explain the growth */
-	VERDICT_YOUNG,		/* no old object still live: churn */
+	VERDICT_FEW_WINDOWS,  /* fewer than min_windows points */
+	VERDICT_FLAT,	      /* slope under the absolute floor */
+	VERDICT_SMALL,	      /* growth a small fraction of the site's size */
+	VERDICT_NOT_MONOTONE, /* too few positive deltas: spike, plateau, noise */
+	VERDICT_NOISE,	      /* sampling noise can explain the growth */
+	VERDICT_YOUNG,	      /* no old object still live: churn */
 	VERDICT_UNKNOWN_SITE,
 };
 

@@ -30,9 +30,9 @@ struct mprof_bucket {
 	 * pointer mProf_Malloc hands to setprofilebucket.
 	 */
 	uint64_t addr;
-	uint64_t size;		/* allocation size, part of the bucket's key */
+	uint64_t size; /* allocation size, part of the bucket's key */
 	uint32_t nstk;
-	uint64_t *stk;		/* return PCs, link-time (runtime - bias), innermost first */
+	uint64_t *stk; /* return PCs, link-time (runtime - bias), innermost first */
 	/*
 	 * As runtime.MemProfile reports it (memProfileInternal): the heap as of
 	 * the last completed GC, in samples, unscaled.
@@ -41,16 +41,16 @@ struct mprof_bucket {
 };
 
 struct mprof_profile {
-	int64_t rate;		/* runtime.MemProfileRate at the time of the read */
-	uint32_t cycle;		/* mProfCycle.value >> 1 */
-	bool flushed;		/* mProfCycle bit 0: future[cycle % 3] already in active */
-	bool summed_futures;	/* no bucket had active data: all futures summed, as the
-				 * runtime does before the first GC */
+	int64_t rate;	     /* runtime.MemProfileRate at the time of the read */
+	uint32_t cycle;	     /* mProfCycle.value >> 1 */
+	bool flushed;	     /* mProfCycle bit 0: future[cycle % 3] already in active */
+	bool summed_futures; /* no bucket had active data: all futures summed, as the
+			      * runtime does before the first GC */
 	uint32_t nbuckets;
-	struct mprof_bucket *buckets;	/* in allnext order, newest first */
-	uint32_t rereads;	/* buckets read twice because their counters were torn */
-	uint32_t torn;		/* buckets still inconsistent after the re-read (kept as read;
-				 * their in-use clamps to 0) */
+	struct mprof_bucket *buckets; /* in allnext order, newest first */
+	uint32_t rereads;	      /* buckets read twice because their counters were torn */
+	uint32_t torn;		      /* buckets still inconsistent after the re-read (kept as read;
+				       * their in-use clamps to 0) */
 	/* storage */
 	uint64_t *pcs;
 	uint64_t npcs;

@@ -16,28 +16,28 @@
 #define MAX_WINDOWS 32
 
 struct point {
-	double t;		/* seconds */
-	double live;		/* settled live bytes */
+	double t;    /* seconds */
+	double live; /* settled live bytes */
 	double objects;
-	double alloc;		/* allocation total, bytes */
-	double age;		/* oldest live object, seconds */
-	double samples;		/* live samples */
+	double alloc;	/* allocation total, bytes */
+	double age;	/* oldest live object, seconds */
+	double samples; /* live samples */
 };
 
 struct site {
 	uint64_t id;
 	bool used;
-	bool observed;		/* in the window being filled */
+	bool observed; /* in the window being filled */
 	struct point pending;
-	uint32_t n;		/* points held, <= windows */
-	uint32_t head;		/* ring index of the oldest point */
+	uint32_t n;    /* points held, <= windows */
+	uint32_t head; /* ring index of the oldest point */
 	struct point pt[MAX_WINDOWS];
 };
 
 struct model {
 	struct model_opts o;
-	struct site *site;	/* open addressing on id */
-	uint32_t cap;		/* power of two */
+	struct site *site; /* open addressing on id */
+	uint32_t cap;	   /* power of two */
 	uint32_t nsites;
 	bool closed_once;
 	uint32_t last_gc;
@@ -51,7 +51,7 @@ void model_opts__default(struct model_opts *o)
 		.windows = 6,
 		.min_windows = 4,
 		.floor_bytes_per_s = 512,
-		.min_growth_frac = 0.05,
+		.min_growth_frac = 0.01,
 		.min_up_frac = 0.6,
 		.noise_z = 3,
 		.min_new_samples = 6,
@@ -68,7 +68,9 @@ static void fill_defaults(struct model_opts *o, const struct model_opts *in)
 
 	model_opts__default(&d);
 	*o = in ? *in : d;
-#define DEF(f) if (!o->f) o->f = d.f
+#define DEF(f)     \
+	if (!o->f) \
+	o->f = d.f
 	DEF(windows);
 	DEF(min_windows);
 	DEF(floor_bytes_per_s);
@@ -89,8 +91,8 @@ struct model *model__new(const struct model_opts *in)
 	if (!m)
 		return NULL;
 	fill_defaults(&m->o, in);
-	if (m->o.windows > MAX_WINDOWS || m->o.min_windows < 3 ||
-	    m->o.min_windows > m->o.windows || m->o.min_up_frac > 1) {
+	if (m->o.windows > MAX_WINDOWS || m->o.min_windows < 3 || m->o.min_windows > m->o.windows ||
+	    m->o.min_up_frac > 1) {
 		free(m);
 		errno = EINVAL;
 		return NULL;
@@ -207,7 +209,7 @@ static void close_site(struct model *m, struct site *s, double t, bool gc)
 	if (gc && (s->observed || s->n)) {
 		/* a site not observed this window has nothing live; its total stays */
 		if (!s->observed) {
-			p = (struct point){ 0 };
+			p = (struct point){0};
 			p.alloc = s->n ? at(s, s->n - 1, m->o.windows)->alloc : 0;
 		}
 		p.t = t;
@@ -275,13 +277,13 @@ static double theil_sen(const struct point *p, int n, size_t field)
 struct fit {
 	struct point p[MAX_WINDOWS];
 	int n;
-	double slope;		/* bytes/s */
-	double span;		/* seconds from the first point to the last */
-	double window;		/* median window length, seconds */
-	double up_frac;		/* share of deltas > 0 */
-	double new_samples;	/* sample growth over the fit */
-	double noise;		/* Poisson noise of that growth, in samples */
-	double resid;		/* median |residual| / growth over the fit */
+	double slope;	    /* bytes/s */
+	double span;	    /* seconds from the first point to the last */
+	double window;	    /* median window length, seconds */
+	double up_frac;	    /* share of deltas > 0 */
+	double new_samples; /* sample growth over the fit */
+	double noise;	    /* Poisson noise of that growth, in samples */
+	double resid;	    /* median |residual| / growth over the fit */
 };
 
 static void fit_site(const struct model *m, struct site *s, struct fit *f)
@@ -380,7 +382,7 @@ static void fill(const struct model *m, const struct site *s, const struct fit *
 
 static enum model_verdict judge_site(const struct model *m, struct site *s, struct suspect *out)
 {
-	struct fit f = { 0 };
+	struct fit f = {0};
 	enum model_verdict v = VERDICT_FEW_WINDOWS;
 
 	if (s->n >= 2) {

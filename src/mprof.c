@@ -19,18 +19,18 @@
  * memRecord {active, future[3]} of memRecordCycle {allocs, frees, alloc_bytes,
  * free_bytes} (uintptr each).
  */
-#define BUCKET_HDR 48
-#define HDR_ALLNEXT 1
-#define HDR_TYP 2
-#define HDR_SIZE 4
-#define HDR_NSTK 5
+#define BUCKET_HDR	48
+#define HDR_ALLNEXT	1
+#define HDR_TYP		2
+#define HDR_SIZE	4
+#define HDR_NSTK	5
 #define MEMRECORD_WORDS 16
-#define MEMPROFILE_TYPE 1	/* bucketType memProfile, mprof.go 1.19-1.26 */
+#define MEMPROFILE_TYPE 1 /* bucketType memProfile, mprof.go 1.19-1.26 */
 /* maxStack (mprof.go 1.19-1.22) and maxProfStackDepth (1.23+): stkbucket's bound */
 #define MAX_STACK_OLD 32
 #define MAX_STACK_NEW 1024
 /* One read covers a bucket whose stack has at most this many PCs. */
-#define SPEC_STK 32
+#define SPEC_STK   32
 #define SPEC_WORDS (BUCKET_HDR / 8 + SPEC_STK + MEMRECORD_WORDS)
 
 /* A bucket's memRecord as read, before memProfileInternal's arithmetic. */
@@ -42,7 +42,7 @@ struct raw_record {
 /* Open-addressing set of visited bucket addresses: the cycle guard. */
 struct addr_set {
 	uint64_t *slot;
-	uint64_t cap;	/* power of two */
+	uint64_t cap; /* power of two */
 	uint64_t len;
 };
 
@@ -95,7 +95,7 @@ static bool plausible_ptr(uint64_t a)
 
 static void load_record(struct raw_record *r, const uint64_t *w)
 {
-	struct mprof_counts *c[4] = { &r->active, &r->future[0], &r->future[1], &r->future[2] };
+	struct mprof_counts *c[4] = {&r->active, &r->future[0], &r->future[1], &r->future[2]};
 
 	for (int i = 0; i < 4; i++) {
 		c[i]->allocs = w[4 * i];
@@ -310,7 +310,7 @@ static int read_globals(struct target *t, struct mprof_profile *p, uint64_t *hea
 
 static int walk_chain(struct acc *a, struct walk *w, uint64_t head, uint64_t bias)
 {
-	struct addr_set seen = { 0 };
+	struct addr_set seen = {0};
 	uint64_t b = head;
 	int err = 0;
 
@@ -333,7 +333,7 @@ static int walk_chain(struct acc *a, struct walk *w, uint64_t head, uint64_t bia
 
 int mprof__read(struct target *t, struct mprof_profile *out)
 {
-	struct acc a = { .out = out };
+	struct acc a = {.out = out};
 	struct walk *w = NULL;
 	uint64_t head = 0;
 	int err;

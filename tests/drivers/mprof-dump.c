@@ -68,7 +68,8 @@ int main(int argc, char **argv)
 		target__free(t);
 		return 1;
 	}
-	printf("info\trate=%ld cycle=%u flushed=%d buckets=%u rereads=%u torn=%u summed=%d how=%s\n",
+	printf("info\trate=%ld cycle=%u flushed=%d buckets=%u rereads=%u torn=%u summed=%d "
+	       "how=%s\n",
 	       p.rate, p.cycle, p.flushed, p.nbuckets, p.rereads, p.torn, p.summed_futures,
 	       t->bin->globals.global[GLOBAL_MBUCKETS].how);
 	for (uint32_t i = 0; i < p.nbuckets; i++) {

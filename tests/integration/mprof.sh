@@ -40,7 +40,7 @@ snapshot() { # binary prefix
 	local bin=$1 prefix=$2 i
 	"$bin" -o "$prefix" > "$prefix.stdout" 2>&1 &
 	pid=$!
-	for i in $(seq 100); do grep -q '^ready' "$prefix.stdout" && break; sleep 0.05; done
+	for i in $(seq 100); do grep -qs '^ready' "$prefix.stdout" && break; sleep 0.05; done
 	sleep 1
 	kill -USR1 "$pid"
 	for i in $(seq 200); do

@@ -33,17 +33,17 @@ enum shape { LEAK, CHURN, PLATEAU, SPIKE, LEAK_THEN_STOP };
 
 struct sim {
 	enum shape shape;
-	double size;		/* object size, bytes */
-	double rate;		/* sampling rate, bytes per sample */
-	double alloc_per_s;	/* objects allocated per second */
-	uint32_t cap;		/* live objects kept at most (churn, plateau) */
-	double stop_s;		/* LEAK_THEN_STOP: no more leaks after this time */
-	double spike_s;		/* SPIKE: when the one batch is made */
+	double size;	    /* object size, bytes */
+	double rate;	    /* sampling rate, bytes per sample */
+	double alloc_per_s; /* objects allocated per second */
+	uint32_t cap;	    /* live objects kept at most (churn, plateau) */
+	double stop_s;	    /* LEAK_THEN_STOP: no more leaks after this time */
+	double spike_s;	    /* SPIKE: when the one batch is made */
 	uint32_t spike_n;
 	/* live sampled objects, a FIFO of birth times (oldest first) */
 	double *birth;
 	uint32_t head, n;
-	uint64_t live_objs;	/* all live objects, sampled or not */
+	uint64_t live_objs; /* all live objects, sampled or not */
 	uint64_t alloc_samples;
 };
 
@@ -135,7 +135,7 @@ static void test_linear_leak(void)
 {
 	struct suspect su;
 	struct sim s;
-	double want = 1 << 20;	/* bytes/s */
+	double want = 1 << 20; /* bytes/s */
 	enum model_verdict v;
 
 	/* exact mode (rate 1): every allocation is a sample */
@@ -166,7 +166,8 @@ static void test_linear_leak(void)
 		sim_init(&s, LEAK, 1024, 512 * 1024, want / 1024, UINT32_MAX);
 		v = simulate(&s, 12, 10, &su);
 		CHECK(v == VERDICT_SUSPECT && fabs(su.growth_per_s / want - 1) < 0.25,
-		      "leak, rate 512 KiB, seed %lu: %s, growth %.0f B/s (%+.1f%%), confidence %.2f",
+		      "leak, rate 512 KiB, seed %lu: %s, growth %.0f B/s (%+.1f%%), confidence "
+		      "%.2f",
 		      seed, model_verdict_name(v), su.growth_per_s,
 		      100 * (su.growth_per_s / want - 1), su.confidence);
 	}
@@ -183,8 +184,8 @@ static void test_not_suspects(void)
 		rng_state = seed;
 		sim_init(&s, CHURN, 1024, 16384, 10000, 2000);
 		v = simulate(&s, 12, 10, &su);
-		CHECK(v != VERDICT_SUSPECT, "churn, seed %lu: %s (growth %.0f B/s, alloc %lu)", seed,
-		      model_verdict_name(v), su.growth_per_s, su.alloc_bytes);
+		CHECK(v != VERDICT_SUSPECT, "churn, seed %lu: %s (growth %.0f B/s, alloc %lu)",
+		      seed, model_verdict_name(v), su.growth_per_s, su.alloc_bytes);
 
 		/* plateau: a cache of 50000 x 1 KiB filled in 25 s, then replaced LRU */
 		rng_state = seed;
@@ -305,7 +306,8 @@ static void test_young_and_gone(void)
 	for (int w = 1; w <= 8; w++) {
 		uint64_t t = w * 10000000000ull, live = w * 10000000ull;
 
-		model__observe(m, 1, w, t, live, live / 1000, 10 * live, 5000000000ull, live / 1000);
+		model__observe(m, 1, w, t, live, live / 1000, 10 * live, 5000000000ull,
+			       live / 1000);
 		if (w <= 6)
 			model__observe(m, 2, w, t, live, live / 1000, live, t, live / 1000);
 		model__close_window(m, w, t);
