@@ -49,6 +49,11 @@ struct goheap_site {
 	double inuse_objects;		/* scaled like pprof (scaleHeapSample) */
 	double inuse_bytes;
 	uint64_t oldest_ns;		/* allocation time of the oldest live object; 0: none */
+	/* Settled: allocated before the last completed GC began, so marked by it. */
+	uint64_t settled_samples;
+	double settled_objects;
+	double settled_bytes;
+	uint64_t settled_oldest_ns;
 };
 
 struct goheap_snap {
@@ -61,9 +66,12 @@ struct goheap_snap {
 
 /*
  * Reads pid's maps: sites with their live objects scaled at the sampling rate
- * (rate <= 1: no scaling). 0 or -errno; goheap_snap__release() frees sites.
+ * (rate <= 1: no scaling). An object allocated while memstats.numgc was below numgc
+ * (the last completed GC) went through that GC's mark: it is counted as settled too
+ * (numgc 0: every object). 0 or -errno; goheap_snap__release() frees sites.
  */
-int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, struct goheap_snap *s);
+int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
+		     struct goheap_snap *s);
 void goheap_snap__release(struct goheap_snap *s);
 /* size / (1 - exp(-size/rate)) and 1 / (1 - exp(-size/rate)): runtime/pprof's scaleHeapSample. */
 void goheap_scale(uint64_t size, int64_t rate, double *objects, double *bytes);

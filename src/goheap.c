@@ -295,7 +295,8 @@ static int cmp_id(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int read_live(struct goheap *gh, pid_t pid, int64_t rate, struct goheap_snap *s)
+static int read_live(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
+		     struct goheap_snap *s)
 {
 	struct lh_goheap_live_key key, next;
 	struct lh_goheap_live lv;
@@ -326,11 +327,19 @@ static int read_live(struct goheap *gh, pid_t pid, int64_t rate, struct goheap_s
 		site->inuse_bytes += b;
 		if (!site->oldest_ns || lv.ts_ns < site->oldest_ns)
 			site->oldest_ns = lv.ts_ns;
+		if (numgc && lv.gc >= numgc)
+			continue;
+		site->settled_samples++;
+		site->settled_objects += o;
+		site->settled_bytes += b;
+		if (!site->settled_oldest_ns || lv.ts_ns < site->settled_oldest_ns)
+			site->settled_oldest_ns = lv.ts_ns;
 	}
 	return 0;
 }
 
-int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, struct goheap_snap *s)
+int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
+		     struct goheap_snap *s)
 {
 	__u32 key = pid;
 	int err;
@@ -342,7 +351,7 @@ int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, struct goheap_s
 	if (!err)
 		err = read_sites(gh, pid, s);
 	if (!err)
-		err = read_live(gh, pid, rate, s);
+		err = read_live(gh, pid, rate, numgc, s);
 	if (err)
 		goheap_snap__release(s);
 	return err;

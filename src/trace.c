@@ -22,12 +22,16 @@
 #include "goheap.h"
 #include "gosym.h"
 #include "log.h"
+#include "model.h"
+#include "mprof.h"
+#include "pprof.h"
 #include "target.h"
 #include "x86dec.h"
 
 /* runtime/mprof.go: MemProfileRate's default, 512 KiB, also what we turn sampling on with */
 #define DEFAULT_RATE (512 * 1024)
 #define MAX_FRAMES 64
+#define MAX_SUSPECTS 16
 
 struct trace_opts {
 	pid_t pid;
@@ -49,6 +53,7 @@ struct tracer {
 	int64_t old_rate;
 	int64_t rate;		/* in effect */
 	bool wrote_rate;
+	struct model *model;
 	struct timespec start;
 	int nreport;
 };
@@ -78,7 +83,7 @@ static void usage(FILE *out)
 		"                       sampling already on in the target)\n"
 		"      --dry-run        list every probe and write, touch nothing\n"
 		"      --json           one JSON object per report per line (docs/TRACE.md)\n"
-		"  -o, --output DIR     pprof files per report (not built in yet)\n"
+		"  -o, --output DIR     a pprof heap profile per report: DIR/heap-PID-N.pb.gz\n"
 		"  -h, --help           this help\n");
 }
 
@@ -358,13 +363,20 @@ static double now_s(const struct timespec *since)
 	return (ts.tv_sec - since->tv_sec) + (ts.tv_nsec - since->tv_nsec) / 1e9;
 }
 
-static int cmp_inuse(const void *a, const void *b)
+static uint64_t mono_ns(void)
 {
-	const struct goheap_site *x = a, *y = b;
+	struct timespec ts;
 
-	if (x->inuse_bytes != y->inuse_bytes)
-		return x->inuse_bytes < y->inuse_bytes ? 1 : -1;
-	return x->stack.alloc_bytes < y->stack.alloc_bytes ? 1 : -1;
+	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static double age_s(uint64_t ts_ns)
+{
+	uint64_t now = mono_ns();
+
+	return ts_ns && ts_ns < now ? (now - ts_ns) / 1e9 : 0;
 }
 
 /*
@@ -378,7 +390,7 @@ static bool alloc_frame(const char *fn)
 
 struct frame_out {
 	struct gosym_frame f;
-	uint64_t pc;
+	uint32_t pc_index;	/* which entry of the site's pcs it comes from */
 };
 
 /*
@@ -401,12 +413,12 @@ static int site_frames(struct tracer *tr, const struct goheap_site *s, struct fr
 		k = gosym__frames(tr->t->bin->sym, pc, fr, 16);
 		if (k <= 0) {
 			out[n].f = (struct gosym_frame){ .func = "?", .file = "?" };
-			out[n++].pc = s->stack.pcs[i];
+			out[n++].pc_index = i;
 			continue;
 		}
 		for (int j = 0; j < k && n < max; j++) {
 			out[n].f = fr[j];
-			out[n].pc = s->stack.pcs[i];
+			out[n].pc_index = i;
 			if (first_user < 0 && !alloc_frame(fr[j].func))
 				first_user = n;
 			n++;
@@ -419,15 +431,85 @@ static int site_frames(struct tracer *tr, const struct goheap_site *s, struct fr
 	return n;
 }
 
-static double age_s(uint64_t ts_ns)
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
 {
-	struct timespec now;
+	const uint8_t *b = p;
 
-	if (!ts_ns)
-		return 0;
-	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return ((double)now.tv_sec * 1e9 + now.tv_nsec - (double)ts_ns) / 1e9;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/*
+ * A site's identity: its trimmed, symbolized stack. Stacks that differ only in the
+ * runtime frames above the user's code (mallocgc's per-size variants, morestack) are one
+ * site, as in pprof's view.
+ */
+static uint64_t site_key(struct tracer *tr, const struct goheap_site *s)
+{
+	struct frame_out fr[MAX_FRAMES];
+	int n = site_frames(tr, s, fr, MAX_FRAMES);
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (int i = 0; i < n; i++) {
+		h = fnv(h, fr[i].f.func, strlen(fr[i].f.func) + 1);
+		h = fnv(h, &fr[i].f.line, sizeof(fr[i].f.line));
+	}
+	return h;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	const struct goheap_site *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_inuse(const void *a, const void *b)
+{
+	const struct goheap_site *x = a, *y = b;
+
+	if (x->inuse_bytes != y->inuse_bytes)
+		return x->inuse_bytes < y->inuse_bytes ? 1 : -1;
+	return x->stack.alloc_bytes < y->stack.alloc_bytes ? 1 : -1;
+}
+
+static uint64_t min_ts(uint64_t a, uint64_t b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
+/* Replaces each site's stack-hash id by its site key and merges the sites that share one. */
+static void merge_sites(struct tracer *tr, struct goheap_snap *s)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < s->nsites; i++)
+		s->sites[i].id = site_key(tr, &s->sites[i]);
+	qsort(s->sites, s->nsites, sizeof(*s->sites), cmp_key);
+	for (size_t i = 0; i < s->nsites; i++) {
+		struct goheap_site *d = &s->sites[out], *x = &s->sites[i];
+
+		if (out && s->sites[out - 1].id == x->id) {
+			d = &s->sites[out - 1];
+			d->stack.allocs += x->stack.allocs;
+			d->stack.alloc_bytes += x->stack.alloc_bytes;
+			d->live_objects += x->live_objects;
+			d->live_bytes += x->live_bytes;
+			d->inuse_objects += x->inuse_objects;
+			d->inuse_bytes += x->inuse_bytes;
+			d->oldest_ns = min_ts(d->oldest_ns, x->oldest_ns);
+			d->settled_samples += x->settled_samples;
+			d->settled_objects += x->settled_objects;
+			d->settled_bytes += x->settled_bytes;
+			d->settled_oldest_ns = min_ts(d->settled_oldest_ns, x->settled_oldest_ns);
+			continue;
+		}
+		if (d != x)
+			*d = *x;
+		out++;
+	}
+	s->nsites = out;
 }
 
 struct totals {
@@ -435,24 +517,66 @@ struct totals {
 	uint32_t numgc;
 	bool have_numgc;
 	uint64_t events, drops;
+	int nsuspects;
+	struct suspect suspects[MAX_SUSPECTS];
+	uint32_t windows, skipped;
 };
 
-static void compute_totals(struct tracer *tr, const struct goheap_snap *s, struct totals *tot)
+static int read_numgc(struct tracer *tr, uint32_t *numgc)
 {
 	const struct go_global *ms = &tr->t->bin->globals.global[GLOBAL_MEMSTATS];
 	int64_t off = tr->t->bin->offsets.val[OFF_MSTATS_NUMGC];
 
-	memset(tot, 0, sizeof(*tot));
+	if (!ms->found || off < 0)
+		return -ENOENT;
+	return target__read(tr->t, ms->addr + tr->t->bias + off, numgc, sizeof(*numgc));
+}
+
+static void compute_totals(const struct goheap_snap *s, struct totals *tot)
+{
 	for (size_t i = 0; i < s->nsites; i++) {
 		tot->inuse_bytes += s->sites[i].inuse_bytes;
 		tot->inuse_objects += s->sites[i].inuse_objects;
 	}
-	if (ms->found && off >= 0)
-		tot->have_numgc = !target__read(tr->t, ms->addr + tr->t->bias + off, &tot->numgc,
-						sizeof(tot->numgc));
 	tot->events = s->ts.allocs + s->ts.frees;
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		tot->drops += s->stats[i];
+}
+
+/*
+ * Feeds the model one window: each site's settled state (objects that went through the
+ * last completed GC's mark), then the suspects. Without a GC since the last window the
+ * model adds no point (-EAGAIN) and the suspects stay as they were.
+ */
+static void run_model(struct tracer *tr, const struct goheap_snap *s, struct totals *tot)
+{
+	uint64_t now = mono_ns();
+
+	if (!tr->model || !tot->have_numgc)
+		return;
+	for (size_t i = 0; i < s->nsites; i++) {
+		const struct goheap_site *x = &s->sites[i];
+		int64_t ao = 0, ab = 0;
+
+		mprof__scale(x->stack.allocs, x->stack.alloc_bytes, tr->rate, &ao, &ab);
+		model__observe(tr->model, x->id, tot->numgc, now, (uint64_t)x->settled_bytes,
+			       (uint64_t)x->settled_objects, ab,
+			       x->settled_oldest_ns ? now - x->settled_oldest_ns : 0,
+			       x->settled_samples);
+	}
+	model__close_window(tr->model, tot->numgc, now);
+	tot->nsuspects = model__suspects(tr->model, tot->suspects, MAX_SUSPECTS);
+	if (tot->nsuspects < 0)
+		tot->nsuspects = 0;
+	model__windows(tr->model, &tot->windows, &tot->skipped);
+}
+
+static const struct goheap_site *site_by_key(const struct goheap_snap *s, uint64_t key)
+{
+	for (size_t i = 0; i < s->nsites; i++)
+		if (s->sites[i].id == key)
+			return &s->sites[i];
+	return NULL;
 }
 
 static const char *const stat_names[] = {
@@ -461,10 +585,19 @@ static const char *const stat_names[] = {
 #undef X
 };
 
+static void print_stack(struct tracer *tr, const struct goheap_site *site)
+{
+	struct frame_out fr[MAX_FRAMES];
+	int k = site ? site_frames(tr, site, fr, MAX_FRAMES) : 0;
+
+	for (int j = 0; j < k; j++)
+		printf("    %s%s\n        %s:%u\n", fr[j].f.func, fr[j].f.inlined ? " (inlined)" : "",
+		       fr[j].f.file, fr[j].f.line);
+}
+
 static void report_text(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
 {
 	size_t n = s->nsites < (size_t)tr->o.top ? s->nsites : (size_t)tr->o.top;
-	struct frame_out fr[MAX_FRAMES];
 
 	printf("\n=== leakhound trace: pid %d %s (%s), report %d at +%.0fs\n", tr->t->pid,
 	       tr->t->exe, tr->t->bin->bi.version_str, tr->nreport, now_s(&tr->start));
@@ -482,18 +615,26 @@ static void report_text(struct tracer *tr, const struct goheap_snap *s, const st
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		if (s->stats[i])
 			printf("  %s: %" PRIu64 "\n", stat_names[i], s->stats[i]);
+	if (tr->model)
+		printf("leak suspects (%u GC windows, %u without a GC): %d\n", tot->windows,
+		       tot->skipped, tot->nsuspects);
+	for (int i = 0; i < tot->nsuspects; i++) {
+		const struct suspect *x = &tot->suspects[i];
+
+		printf("!%d growing %.0f bytes/s, live %" PRIu64 " bytes, oldest %.1fs, "
+		       "confidence %.2f\n", i + 1, x->growth_per_s, x->live, x->oldest_age_s,
+		       x->confidence);
+		print_stack(tr, site_by_key(s, x->site_id));
+	}
 	printf("top sites by live bytes:\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct goheap_site *site = &s->sites[i];
-		int k = site_frames(tr, site, fr, MAX_FRAMES);
 
 		printf("#%zu live %.0f bytes in %.0f objects, +%.0f bytes since attach, allocated "
-		       "%.0f bytes, oldest live %.1fs\n", i + 1, site->inuse_bytes,
-		       site->inuse_objects, site->inuse_bytes,
-		       (double)site->stack.alloc_bytes, age_s(site->oldest_ns));
-		for (int j = 0; j < k; j++)
-			printf("    %s%s\n        %s:%u\n", fr[j].f.func,
-			       fr[j].f.inlined ? " (inlined)" : "", fr[j].f.file, fr[j].f.line);
+		       "%" PRIu64 " sampled bytes, oldest live %.1fs\n", i + 1, site->inuse_bytes,
+		       site->inuse_objects, site->inuse_bytes, (uint64_t)site->stack.alloc_bytes,
+		       age_s(site->oldest_ns));
+		print_stack(tr, site);
 	}
 	fflush(stdout);
 }
@@ -502,7 +643,7 @@ static cJSON *stack_json(struct tracer *tr, const struct goheap_site *site)
 {
 	struct frame_out fr[MAX_FRAMES];
 	cJSON *a = cJSON_CreateArray();
-	int k = site_frames(tr, site, fr, MAX_FRAMES);
+	int k = site ? site_frames(tr, site, fr, MAX_FRAMES) : 0;
 
 	for (int j = 0; a && j < k; j++) {
 		cJSON *f = cJSON_CreateObject();
@@ -518,10 +659,59 @@ static cJSON *stack_json(struct tracer *tr, const struct goheap_site *site)
 	return a;
 }
 
-static int report_json(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
+static void suspects_json(struct tracer *tr, const struct goheap_snap *s,
+			  const struct totals *tot, cJSON *root)
+{
+	cJSON *a = cJSON_AddArrayToObject(root, "suspects");
+
+	for (int i = 0; a && i < tot->nsuspects; i++) {
+		const struct suspect *x = &tot->suspects[i];
+		cJSON *o = cJSON_CreateObject();
+
+		if (!o)
+			return;
+		cJSON_AddStringToObject(o, "kind", "go_heap");
+		cJSON_AddNumberToObject(o, "growth_per_s", x->growth_per_s);
+		cJSON_AddNumberToObject(o, "live", x->live);
+		cJSON_AddNumberToObject(o, "live_objects", x->live_objects);
+		cJSON_AddNumberToObject(o, "oldest_age_s", x->oldest_age_s);
+		cJSON_AddNumberToObject(o, "confidence", x->confidence);
+		cJSON_AddNumberToObject(o, "windows", x->windows);
+		cJSON_AddItemToObject(o, "stack", stack_json(tr, site_by_key(s, x->site_id)));
+		cJSON_AddItemToArray(a, o);
+	}
+}
+
+static void sites_json(struct tracer *tr, const struct goheap_snap *s, cJSON *gh)
 {
 	size_t n = s->nsites < (size_t)tr->o.top ? s->nsites : (size_t)tr->o.top;
-	cJSON *root = cJSON_CreateObject(), *gh, *sites, *st;
+	cJSON *sites = cJSON_AddArrayToObject(gh, "sites");
+
+	for (size_t i = 0; sites && i < n; i++) {
+		const struct goheap_site *site = &s->sites[i];
+		cJSON *o = cJSON_CreateObject();
+		int64_t ao = 0, ab = 0;
+
+		if (!o)
+			return;
+		mprof__scale(site->stack.allocs, site->stack.alloc_bytes, tr->rate, &ao, &ab);
+		cJSON_AddNumberToObject(o, "inuse_bytes", (uint64_t)site->inuse_bytes);
+		cJSON_AddNumberToObject(o, "inuse_objects", (uint64_t)site->inuse_objects);
+		cJSON_AddNumberToObject(o, "alloc_bytes", ab);
+		cJSON_AddNumberToObject(o, "alloc_objects", ao);
+		/* live tracking starts at attach: everything live was allocated since */
+		cJSON_AddNumberToObject(o, "growth_bytes", (uint64_t)site->inuse_bytes);
+		cJSON_AddNumberToObject(o, "settled_bytes", (uint64_t)site->settled_bytes);
+		cJSON_AddNumberToObject(o, "samples", site->live_objects);
+		cJSON_AddNumberToObject(o, "oldest_age_s", age_s(site->oldest_ns));
+		cJSON_AddItemToObject(o, "stack", stack_json(tr, site));
+		cJSON_AddItemToArray(sites, o);
+	}
+}
+
+static int report_json(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
+{
+	cJSON *root = cJSON_CreateObject(), *gh, *st;
 	char tbuf[32], *out;
 	time_t now = time(NULL);
 	struct tm tm;
@@ -539,34 +729,19 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
 	cJSON_AddStringToObject(root, "go_version", tr->t->bin->bi.version_str);
 	gh = cJSON_AddObjectToObject(root, "go_heap");
 	if (gh) {
-		cJSON_AddNumberToObject(gh, "inuse_bytes", (double)(uint64_t)tot->inuse_bytes);
-		cJSON_AddNumberToObject(gh, "inuse_objects", (double)(uint64_t)tot->inuse_objects);
+		cJSON_AddNumberToObject(gh, "inuse_bytes", (uint64_t)tot->inuse_bytes);
+		cJSON_AddNumberToObject(gh, "inuse_objects", (uint64_t)tot->inuse_objects);
 		cJSON_AddNumberToObject(gh, "sample_rate", tr->rate);
 		cJSON_AddBoolToObject(gh, "sample_rate_set_by_leakhound", tr->wrote_rate);
 		if (tot->have_numgc)
 			cJSON_AddNumberToObject(gh, "gc_cycles", tot->numgc);
 		else
 			cJSON_AddNullToObject(gh, "gc_cycles");
-		sites = cJSON_AddArrayToObject(gh, "sites");
-		for (size_t i = 0; sites && i < n; i++) {
-			const struct goheap_site *site = &s->sites[i];
-			cJSON *o = cJSON_CreateObject();
-
-			if (!o)
-				break;
-			cJSON_AddNumberToObject(o, "inuse_bytes", (uint64_t)site->inuse_bytes);
-			cJSON_AddNumberToObject(o, "inuse_objects", (uint64_t)site->inuse_objects);
-			cJSON_AddNumberToObject(o, "alloc_bytes", site->stack.alloc_bytes);
-			cJSON_AddNumberToObject(o, "alloc_objects", site->stack.allocs);
-			/* live tracking starts at attach: everything live was allocated since */
-			cJSON_AddNumberToObject(o, "growth_bytes", (uint64_t)site->inuse_bytes);
-			cJSON_AddNumberToObject(o, "oldest_age_s", age_s(site->oldest_ns));
-			cJSON_AddItemToObject(o, "stack", stack_json(tr, site));
-			cJSON_AddItemToArray(sites, o);
-		}
+		cJSON_AddNumberToObject(gh, "windows", tot->windows);
+		cJSON_AddNumberToObject(gh, "windows_without_gc", tot->skipped);
+		sites_json(tr, s, gh);
 	}
-	/* the GC-window suspect model (src/model.c) fills this in */
-	cJSON_AddArrayToObject(root, "suspects");
+	suspects_json(tr, s, tot, root);
 	st = cJSON_AddObjectToObject(root, "stats");
 	if (st) {
 		cJSON_AddNumberToObject(st, "probe_allocs", s->ts.allocs);
@@ -588,25 +763,89 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
 	return 0;
 }
 
+/*
+ * heap-<pid>-<n>.pb.gz: the runtime's heap profile sample types, in its order, from the
+ * live sampled objects tracked since attach. Stacks start at the first pc with a
+ * non-runtime frame (pprof's trim); that pc, a return address, is passed as ret - 1 since
+ * the writer takes the first pc as an instruction address.
+ */
+static int write_pprof(struct tracer *tr, const struct goheap_snap *s)
+{
+	struct pprof_mapping map;
+	struct pprof *p;
+	char path[4096];
+	int err = 0;
+
+	p = pprof__new(pprof_heap_types, PPROF_HEAP_NTYPES, &pprof_heap_period_type,
+		       tr->rate > 0 ? tr->rate : 1);
+	if (!p)
+		return -errno;
+	if (!pprof_mapping_of(tr->t->bin, tr->t->exe, &map))
+		pprof__set_mapping(p, &map);
+	for (size_t i = 0; i < s->nsites && !err; i++) {
+		const struct goheap_site *x = &s->sites[i];
+		struct frame_out fr[MAX_FRAMES];
+		uint64_t pcs[LH_GOHEAP_STACK_DEPTH];
+		int k = site_frames(tr, x, fr, MAX_FRAMES), n = 0;
+		uint32_t first = k > 0 ? fr[0].pc_index : 0;
+		int64_t v[PPROF_HEAP_NTYPES];
+
+		for (uint32_t j = first; j < x->stack.nr && n < LH_GOHEAP_STACK_DEPTH; j++) {
+			if (j == 1 && x->stack.pcs[1] == x->stack.pcs[0])
+				continue;
+			pcs[n] = x->stack.pcs[j] - tr->t->bias;
+			if (n == 0 && j > 0)
+				pcs[n]--;
+			n++;
+		}
+		if (!n)
+			continue;
+		mprof__scale(x->stack.allocs, x->stack.alloc_bytes, tr->rate,
+			     &v[PPROF_ALLOC_OBJECTS], &v[PPROF_ALLOC_SPACE]);
+		v[PPROF_INUSE_OBJECTS] = (int64_t)x->inuse_objects;
+		v[PPROF_INUSE_SPACE] = (int64_t)x->inuse_bytes;
+		err = pprof__add_sample(p, pcs, n, v, NULL, 0);
+	}
+	snprintf(path, sizeof(path), "%s/heap-%d-%d.pb.gz", tr->o.outdir, tr->t->pid,
+		 tr->nreport);
+	if (!err)
+		err = pprof__write(p, tr->t->bin->sym, path);
+	pprof__free(p);
+	if (err)
+		log_warn("cannot write %s: %s", path, strerror(-err));
+	return err;
+}
+
 static int report(struct tracer *tr)
 {
 	struct goheap_snap s;
-	struct totals tot;
+	struct totals *tot;
 	int err;
 
-	err = goheap__snapshot(tr->gh, tr->t->pid, tr->rate, &s);
+	tot = calloc(1, sizeof(*tot));
+	if (!tot)
+		return -ENOMEM;
+	tot->have_numgc = !read_numgc(tr, &tot->numgc);
+	err = goheap__snapshot(tr->gh, tr->t->pid, tr->rate, tot->have_numgc ? tot->numgc : 0,
+			       &s);
 	if (err) {
 		log_err("reading the BPF maps: %s", strerror(-err));
+		free(tot);
 		return err;
 	}
-	qsort(s.sites, s.nsites, sizeof(*s.sites), cmp_inuse);
+	merge_sites(tr, &s);
 	tr->nreport++;
-	compute_totals(tr, &s, &tot);
+	compute_totals(&s, tot);
+	run_model(tr, &s, tot);
+	qsort(s.sites, s.nsites, sizeof(*s.sites), cmp_inuse);
 	if (tr->o.json)
-		err = report_json(tr, &s, &tot);
+		err = report_json(tr, &s, tot);
 	else
-		report_text(tr, &s, &tot);
+		report_text(tr, &s, tot);
+	if (!err && tr->o.outdir)
+		write_pprof(tr, &s); /* a failed file is a warning, not the end of tracing */
 	goheap_snap__release(&s);
+	free(tot);
 	return err;
 }
 
@@ -714,8 +953,17 @@ int cmd_trace(int argc, char **argv)
 		err = setup_rate(&tr);
 	if (err || tr.o.dry_run)
 		goto out;
-	if (tr.o.outdir)
-		log_warn("-o %s: pprof output is not built in yet; ignored", tr.o.outdir);
+	if (tr.o.outdir && access(tr.o.outdir, W_OK)) {
+		err = -errno;
+		log_err("-o %s: %s", tr.o.outdir, strerror(errno));
+		goto out;
+	}
+	tr.model = model__new(NULL);
+	if (!tr.model) {
+		err = -errno;
+		log_err("leak model: %s", strerror(errno));
+		goto out;
+	}
 	/* probes first, then sampling on: no sampled object is missed between the two */
 	err = attach(&tr);
 	if (!err)
@@ -724,6 +972,7 @@ out:
 	/* detach before restoring: the restore may race with nothing of ours left */
 	goheap__free(tr.gh);
 	rate_restore(&tr);
+	model__free(tr.model);
 	target__free(tr.t);
 	return err ? 1 : 0;
 }
