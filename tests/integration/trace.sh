@@ -17,6 +17,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap - EXIT && echo "tmp $tmp"
 
 if [ "$(id -u)" != 0 ]; then
 	skip "trace: needs root"
@@ -32,27 +33,35 @@ our_uprobes() {
 	grep -c 'libbpf_' /sys/kernel/tracing/uprobe_events 2>/dev/null || true
 }
 wait_no_progs() {
-	for _ in $(seq 30); do [ "$(our_progs)" = 0 ] && return 0; sleep 0.1; done
+	for _ in $(seq 100); do [ "$(our_progs)" = 0 ] && return 0; sleep 0.1; done
 	return 1
 }
 
 before=$(our_progs)
 check "no lh_goheap program loaded before the test ($before)" [ "$before" = 0 ]
 
-# One run per fixture binary, all in parallel: each fixture leaks for 14 s and the
-# tracer reports every 2 s for 8 s.
+# One run per fixture binary, all in parallel; the tracer reports every 2 s.
 n=0
 tracers=()
 while read -r bin rel fixture variant; do
 	[ "$fixture" = leaky ] || continue
 	name="$rel-$variant"
-	"$bin" -duration 14s > "$tmp/$name.target" 2>&1 &
+	# default builds: --rate 64 KiB (enough samples for the model in 12 s) and pprof
+	# files; stripped ones: the default 512 KiB for 8 s
+	if [ "$variant" = default ]; then
+		dur=12 args=(--rate 65536 -o "$tmp/$name.pprof")
+		mkdir -p "$tmp/$name.pprof"
+	else
+		dur=8 args=()
+	fi
+	"$bin" -duration $((dur + 6))s > "$tmp/$name.target" 2>&1 &
 	tpid=$!
 	pids+=("$tpid")
 	echo "$tpid" > "$tmp/$name.pid"
 	(
 		sleep 0.5
-		"$LEAKHOUND" trace -p "$tpid" -i 2 -d 8 --json > "$tmp/$name.jsonl" 2> "$tmp/$name.err"
+		"$LEAKHOUND" trace -p "$tpid" -i 2 -d "$dur" --json "${args[@]}" \
+			> "$tmp/$name.jsonl" 2> "$tmp/$name.err"
 		echo $? > "$tmp/$name.rc"
 		# right away, while the target still runs
 		kill -0 "$tpid" 2>/dev/null && echo yes > "$tmp/$name.alive"
@@ -87,6 +96,23 @@ for f in "$tmp"/*.rc; do
 	set_by=$(head -n 1 "$tmp/$name.jsonl" | jq -r '.go_heap.sample_rate_set_by_leakhound')
 	check "$name: sampling turned on by leakhound (rate 0 in a binary without pprof)" \
 		[ "$set_by" = true ]
+	if [ -d "$tmp/$name.pprof" ]; then
+		# the fixture leaks 64 KiB every 100 ms plus loop time: it prints how many
+		# entries it kept; the known rate is measured from the target's own count
+		sus=$(tail -n 1 "$tmp/$name.jsonl" | jq -r '[.suspects[] | select(any(.stack[]; .function == "main.leakCache"))][0].growth_per_s // 0')
+		check "$name: main.leakCache is a leak suspect (growth $sus B/s)" \
+			awk -v g="$sus" 'BEGIN { exit !(g > 0) }'
+		nsus=$(tail -n 1 "$tmp/$name.jsonl" | jq '.suspects | length')
+		check "$name: main.churn (garbage) is no suspect ($nsus suspects)" \
+			[ "$(tail -n 1 "$tmp/$name.jsonl" | jq '[.suspects[] | select(.stack[0].function == "main.churn")] | length')" = 0 ]
+		echo "$sus" > "$tmp/$name.growth"
+		last="$tmp/$name.pprof/heap-$tpid-$lines.pb.gz"
+		gocmd=$(go_for "${name%-*}")
+		$gocmd tool pprof -top -sample_index=inuse_space "$last" > "$tmp/$name.top" 2>&1
+		top=$(awk '$1 ~ /B$/ && NF >= 6 { print $6; exit }' "$tmp/$name.top")
+		check "$name: go tool pprof -top opens $(basename "$last"): top inuse_space main.leakCache ($top)" \
+			[ "$top" = main.leakCache ]
+	fi
 	check "$name: target still running after trace exits" [ -s "$tmp/$name.alive" ]
 	rate=$(cat "$tmp/$name.rate")
 	check "$name: MemProfileRate restored to 0 (info: $rate)" [ "$rate" = 0 ]
@@ -103,6 +129,14 @@ for f in "$tmp"/*.pid; do
 	out=$(tail -n 1 "$tmp/$name.target")
 	check "$name: target exits normally, data intact, MemProfileRate 0 ($out)" \
 		grep -q '^ok [0-9]* MemProfileRate 0$' <<< "$out"
+	if [ -s "$tmp/$name.growth" ]; then
+		# known rate: entries kept / run time, 64 KiB each (the target's own count)
+		kept=$(awk '{ print $2 }' <<< "$out")
+		known=$(awk -v k="$kept" 'BEGIN { printf "%d", k * 65536 / 18 }')
+		g=$(cat "$tmp/$name.growth")
+		check "$name: suspect growth $g B/s within 25% of the known $known B/s" \
+			awk -v g="$g" -v k="$known" 'BEGIN { d = (g - k) / k; exit !(d < 0.25 && d > -0.25) }'
+	fi
 done
 
 bin=$(fixtures | awk '$3 == "leaky" && $4 == "default" { print $1; exit }')
