@@ -54,6 +54,19 @@ struct goheap_site {
 	double settled_objects;
 	double settled_bytes;
 	uint64_t settled_oldest_ns;
+	/*
+	 * From the runtime's own profile (src/mprof.c) when the target sampled before
+	 * attach: in use as of the last completed GC now, and at attach (pre-attach).
+	 */
+	double hist_objects;
+	double hist_bytes;
+	uint64_t hist_samples;
+	double hist_alloc_objects;
+	double hist_alloc_bytes;
+	double base_bytes;
+	/* Tracked objects allocated since the last completed GC: their fate is not known yet. */
+	double recent_objects;
+	double recent_bytes;
 };
 
 struct goheap_snap {

@@ -54,6 +54,8 @@ struct tracer {
 	int64_t rate;		/* in effect */
 	bool wrote_rate;
 	struct model *model;
+	bool history;		/* the runtime's profile is read: pre-attach sites */
+	struct goheap_snap base;	/* its sites at attach */
 	struct timespec start;
 	int nreport;
 };
@@ -503,6 +505,14 @@ static void merge_sites(struct tracer *tr, struct goheap_snap *s)
 			d->settled_objects += x->settled_objects;
 			d->settled_bytes += x->settled_bytes;
 			d->settled_oldest_ns = min_ts(d->settled_oldest_ns, x->settled_oldest_ns);
+			d->hist_objects += x->hist_objects;
+			d->hist_bytes += x->hist_bytes;
+			d->hist_samples += x->hist_samples;
+			d->hist_alloc_objects += x->hist_alloc_objects;
+			d->hist_alloc_bytes += x->hist_alloc_bytes;
+			d->base_bytes += x->base_bytes;
+			if (!d->stack.nr && x->stack.nr)
+				d->stack = x->stack;
 			continue;
 		}
 		if (d != x)
@@ -512,8 +522,140 @@ static void merge_sites(struct tracer *tr, struct goheap_snap *s)
 	s->nsites = out;
 }
 
+/* ---- history: the runtime's own profile, when the target sampled before attach ---- */
+
+/*
+ * Appends one site per bucket of the runtime's profile (src/mprof.c). Bucket stacks are
+ * link-time return PCs: made runtime addresses again, the first one minus 1 (an address
+ * inside the call, as site_frames() takes pcs[0]). base: the profile read at attach.
+ */
+static int add_history(struct tracer *tr, struct goheap_snap *s, const struct mprof_profile *p,
+		       bool base)
+{
+	void *grown;
+
+	if (!p->nbuckets)
+		return 0;
+	grown = realloc(s->sites, (s->nsites + p->nbuckets) * sizeof(*s->sites));
+	if (!grown)
+		return -ENOMEM;
+	s->sites = grown;
+	for (uint32_t i = 0; i < p->nbuckets; i++) {
+		const struct mprof_bucket *b = &p->buckets[i];
+		struct goheap_site *x = &s->sites[s->nsites];
+		uint32_t n = b->nstk < LH_GOHEAP_STACK_DEPTH ? b->nstk : LH_GOHEAP_STACK_DEPTH;
+		int64_t o = 0, by = 0, ao = 0, ab = 0;
+
+		if (!n)
+			continue;
+		memset(x, 0, sizeof(*x));
+		for (uint32_t j = 0; j < n; j++)
+			x->stack.pcs[j] = b->stk[j] + tr->t->bias;
+		x->stack.pcs[0]--;
+		x->stack.nr = n;
+		mprof__scale(mprof_inuse_objects(&b->rec), mprof_inuse_bytes(&b->rec), p->rate, &o,
+			     &by);
+		if (base) {
+			x->base_bytes = by;
+		} else {
+			mprof__scale(b->rec.allocs, b->rec.alloc_bytes, p->rate, &ao, &ab);
+			x->hist_objects = o;
+			x->hist_bytes = by;
+			x->hist_samples = mprof_inuse_objects(&b->rec);
+			x->hist_alloc_objects = ao;
+			x->hist_alloc_bytes = ab;
+		}
+		s->nsites++;
+	}
+	return 0;
+}
+
+static int read_history(struct tracer *tr, struct goheap_snap *s, bool base)
+{
+	struct mprof_profile p;
+	int err;
+
+	err = mprof__read(tr->t, &p);
+	if (err)
+		return err;
+	err = add_history(tr, s, &p, base);
+	mprof__clear(&p);
+	return err;
+}
+
+/*
+ * At attach, when the target samples on its own: the runtime's profile is the history
+ * of everything sampled since it started. Kept as the baseline of growth since attach,
+ * and read again every report as the settled state the model takes (DESIGN.md §3).
+ */
+static void history_setup(struct tracer *tr)
+{
+	int err;
+
+	if (tr->old_rate <= 0 || tr->wrote_rate)
+		return;
+	err = read_history(tr, &tr->base, true);
+	if (err) {
+		log_warn("process %d: the runtime's heap profile cannot be read (%s): no history "
+			 "before attach", tr->t->pid, strerror(-err));
+		goheap_snap__release(&tr->base);
+		return;
+	}
+	tr->history = true;
+}
+
+/* The baseline's sites, copied into a report's snapshot so that merging pairs them up. */
+static int add_base(struct tracer *tr, struct goheap_snap *s)
+{
+	void *grown;
+
+	if (!tr->base.nsites)
+		return 0;
+	grown = realloc(s->sites, (s->nsites + tr->base.nsites) * sizeof(*s->sites));
+	if (!grown)
+		return -ENOMEM;
+	s->sites = grown;
+	memcpy(s->sites + s->nsites, tr->base.sites, tr->base.nsites * sizeof(*s->sites));
+	s->nsites += tr->base.nsites;
+	return 0;
+}
+
+/*
+ * A site's in-use figures are its settled state, as of the last completed GC, as the
+ * runtime's heap profile reports it: with history, the runtime's own (every sampled
+ * object, from before attach too); without, the tracked objects that went through that
+ * GC. Tracked objects allocated since are kept apart as recent.
+ */
+static void settle_sites(struct tracer *tr, struct goheap_snap *s)
+{
+	for (size_t i = 0; i < s->nsites; i++) {
+		struct goheap_site *x = &s->sites[i];
+
+		x->recent_bytes = x->inuse_bytes - x->settled_bytes;
+		x->recent_objects = x->inuse_objects - x->settled_objects;
+		if (tr->history) {
+			x->settled_bytes = x->hist_bytes;
+			x->settled_objects = x->hist_objects;
+			x->settled_samples = x->hist_samples;
+		}
+		x->inuse_bytes = x->settled_bytes;
+		x->inuse_objects = x->settled_objects;
+	}
+}
+
+static void site_alloc(struct tracer *tr, const struct goheap_site *x, int64_t *objects,
+		       int64_t *bytes)
+{
+	if (tr->history) {
+		*objects = x->hist_alloc_objects;
+		*bytes = x->hist_alloc_bytes;
+		return;
+	}
+	mprof__scale(x->stack.allocs, x->stack.alloc_bytes, tr->rate, objects, bytes);
+}
+
 struct totals {
-	double inuse_bytes, inuse_objects;
+	double inuse_bytes, inuse_objects, recent_bytes;
 	uint32_t numgc;
 	bool have_numgc;
 	uint64_t events, drops;
@@ -536,6 +678,7 @@ static void compute_totals(const struct goheap_snap *s, struct totals *tot)
 {
 	for (size_t i = 0; i < s->nsites; i++) {
 		tot->inuse_bytes += s->sites[i].inuse_bytes;
+		tot->recent_bytes += s->sites[i].recent_bytes;
 		tot->inuse_objects += s->sites[i].inuse_objects;
 	}
 	tot->events = s->ts.allocs + s->ts.frees;
@@ -558,7 +701,7 @@ static void run_model(struct tracer *tr, const struct goheap_snap *s, struct tot
 		const struct goheap_site *x = &s->sites[i];
 		int64_t ao = 0, ab = 0;
 
-		mprof__scale(x->stack.allocs, x->stack.alloc_bytes, tr->rate, &ao, &ab);
+		site_alloc(tr, x, &ao, &ab);
 		model__observe(tr->model, x->id, tot->numgc, now, (uint64_t)x->settled_bytes,
 			       (uint64_t)x->settled_objects, ab,
 			       x->settled_oldest_ns ? now - x->settled_oldest_ns : 0,
@@ -601,9 +744,11 @@ static void report_text(struct tracer *tr, const struct goheap_snap *s, const st
 
 	printf("\n=== leakhound trace: pid %d %s (%s), report %d at +%.0fs\n", tr->t->pid,
 	       tr->t->exe, tr->t->bin->bi.version_str, tr->nreport, now_s(&tr->start));
-	printf("sampling rate %" PRId64 "%s; live sampled heap %.0f bytes in %.0f objects (since "
-	       "attach); GC cycles ", tr->rate, tr->wrote_rate ? " (set by leakhound)" : "",
-	       tot->inuse_bytes, tot->inuse_objects);
+	printf("sampling rate %" PRId64 "%s; live heap as of the last GC (sampled, scaled) %.0f "
+	       "bytes in %.0f objects %s, %.0f bytes allocated since; GC cycles ", tr->rate,
+	       tr->wrote_rate ? " (set by leakhound)" : "", tot->inuse_bytes, tot->inuse_objects,
+	       tr->history ? "(with history before attach)" : "(allocated since attach)",
+	       tot->recent_bytes);
 	if (tot->have_numgc)
 		printf("%u\n", tot->numgc);
 	else
@@ -630,9 +775,14 @@ static void report_text(struct tracer *tr, const struct goheap_snap *s, const st
 	for (size_t i = 0; i < n; i++) {
 		const struct goheap_site *site = &s->sites[i];
 
-		printf("#%zu live %.0f bytes in %.0f objects, +%.0f bytes since attach, allocated "
-		       "%" PRIu64 " sampled bytes, oldest live %.1fs\n", i + 1, site->inuse_bytes,
-		       site->inuse_objects, site->inuse_bytes, (uint64_t)site->stack.alloc_bytes,
+		int64_t ao = 0, ab = 0;
+
+		site_alloc(tr, site, &ao, &ab);
+		printf("#%zu live %.0f bytes in %.0f objects, %+.0f bytes since attach", i + 1,
+		       site->inuse_bytes, site->inuse_objects, site->inuse_bytes - site->base_bytes);
+		if (site->base_bytes > 0)
+			printf(" (pre-attach %.0f)", site->base_bytes);
+		printf(", allocated %" PRId64 " bytes, oldest tracked %.1fs\n", ab,
 		       age_s(site->oldest_ns));
 		print_stack(tr, site);
 	}
@@ -694,15 +844,15 @@ static void sites_json(struct tracer *tr, const struct goheap_snap *s, cJSON *gh
 
 		if (!o)
 			return;
-		mprof__scale(site->stack.allocs, site->stack.alloc_bytes, tr->rate, &ao, &ab);
+		site_alloc(tr, site, &ao, &ab);
 		cJSON_AddNumberToObject(o, "inuse_bytes", (uint64_t)site->inuse_bytes);
 		cJSON_AddNumberToObject(o, "inuse_objects", (uint64_t)site->inuse_objects);
 		cJSON_AddNumberToObject(o, "alloc_bytes", ab);
 		cJSON_AddNumberToObject(o, "alloc_objects", ao);
-		/* live tracking starts at attach: everything live was allocated since */
-		cJSON_AddNumberToObject(o, "growth_bytes", (uint64_t)site->inuse_bytes);
-		cJSON_AddNumberToObject(o, "settled_bytes", (uint64_t)site->settled_bytes);
-		cJSON_AddNumberToObject(o, "samples", site->live_objects);
+		cJSON_AddNumberToObject(o, "growth_bytes", site->inuse_bytes - site->base_bytes);
+		cJSON_AddNumberToObject(o, "pre_attach_bytes", (uint64_t)site->base_bytes);
+		cJSON_AddNumberToObject(o, "recent_bytes", (uint64_t)site->recent_bytes);
+		cJSON_AddNumberToObject(o, "samples", site->settled_samples);
 		cJSON_AddNumberToObject(o, "oldest_age_s", age_s(site->oldest_ns));
 		cJSON_AddItemToObject(o, "stack", stack_json(tr, site));
 		cJSON_AddItemToArray(sites, o);
@@ -731,8 +881,10 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
 	if (gh) {
 		cJSON_AddNumberToObject(gh, "inuse_bytes", (uint64_t)tot->inuse_bytes);
 		cJSON_AddNumberToObject(gh, "inuse_objects", (uint64_t)tot->inuse_objects);
+		cJSON_AddNumberToObject(gh, "recent_bytes", (uint64_t)tot->recent_bytes);
 		cJSON_AddNumberToObject(gh, "sample_rate", tr->rate);
 		cJSON_AddBoolToObject(gh, "sample_rate_set_by_leakhound", tr->wrote_rate);
+		cJSON_AddBoolToObject(gh, "history", tr->history);
 		if (tot->have_numgc)
 			cJSON_AddNumberToObject(gh, "gc_cycles", tot->numgc);
 		else
@@ -800,8 +952,7 @@ static int write_pprof(struct tracer *tr, const struct goheap_snap *s)
 		}
 		if (!n)
 			continue;
-		mprof__scale(x->stack.allocs, x->stack.alloc_bytes, tr->rate,
-			     &v[PPROF_ALLOC_OBJECTS], &v[PPROF_ALLOC_SPACE]);
+		site_alloc(tr, x, &v[PPROF_ALLOC_OBJECTS], &v[PPROF_ALLOC_SPACE]);
 		v[PPROF_INUSE_OBJECTS] = (int64_t)x->inuse_objects;
 		v[PPROF_INUSE_SPACE] = (int64_t)x->inuse_bytes;
 		err = pprof__add_sample(p, pcs, n, v, NULL, 0);
@@ -833,7 +984,18 @@ static int report(struct tracer *tr)
 		free(tot);
 		return err;
 	}
+	if (tr->history) {
+		err = read_history(tr, &s, false);
+		if (!err)
+			err = add_base(tr, &s);
+		if (err) {
+			log_warn("process %d: reading the runtime's heap profile: %s", tr->t->pid,
+				 strerror(-err));
+			err = 0;
+		}
+	}
 	merge_sites(tr, &s);
+	settle_sites(tr, &s);
 	tr->nreport++;
 	compute_totals(&s, tot);
 	run_model(tr, &s, tot);
@@ -966,13 +1128,16 @@ int cmd_trace(int argc, char **argv)
 	}
 	/* probes first, then sampling on: no sampled object is missed between the two */
 	err = attach(&tr);
-	if (!err)
+	if (!err) {
+		history_setup(&tr);
 		err = run(&tr);
+	}
 out:
 	/* detach before restoring: the restore may race with nothing of ours left */
 	goheap__free(tr.gh);
 	rate_restore(&tr);
 	model__free(tr.model);
+	goheap_snap__release(&tr.base);
 	target__free(tr.t);
 	return err ? 1 : 0;
 }
