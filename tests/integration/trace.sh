@@ -139,6 +139,46 @@ for f in "$tmp"/*.pid; do
 	fi
 done
 
+# A target that samples on its own (heapprof links runtime/pprof): no write, the first
+# report already has the history before attach, the leaks are suspects, churn is not.
+hp=()
+while read -r bin rel fixture variant; do
+	[ "$fixture" = heapprof ] || continue
+	case "$rel-$variant" in go1.26*-default | go1.19*-stripped) ;; *) continue ;; esac
+	name="hp-$rel-$variant"
+	(cd "$tmp" && exec "$bin" -o "$tmp/$name") > /dev/null 2>&1 &
+	tpid=$!
+	pids+=("$tpid")
+	(
+		sleep 1
+		"$LEAKHOUND" trace -p "$tpid" -i 2 -d 12 --json > "$tmp/$name.jsonl" 2> "$tmp/$name.err"
+		echo $? > "$tmp/$name.hrc"
+		"$LEAKHOUND" info --json -p "$tpid" 2>/dev/null |
+			jq -r '.live.MemProfileRate // -1' > "$tmp/$name.rate"
+		kill "$tpid"
+	) &
+	hp+=($!)
+done < <(fixtures)
+[ ${#hp[@]} -gt 0 ] && wait "${hp[@]}"
+for f in "$tmp"/hp-*.hrc; do
+	[ -e "$f" ] || continue
+	name=$(basename "$f" .hrc)
+	j=$tmp/$name.jsonl
+	check "$name: trace exits 0 ($(cat "$f"); $(head -c 200 "$tmp/$name.err"))" [ "$(cat "$f")" = 0 ]
+	first=$(head -n 1 "$j" | jq -c '.go_heap | [.history, .sample_rate, .sample_rate_set_by_leakhound]')
+	check "$name: history, the target's own rate, no write ($first)" [ "$first" = '[true,524288,false]' ]
+	pre=$(head -n 1 "$j" | jq '[.go_heap.sites[] | select(.stack[0].function == "main.leakSmall") | .pre_attach_bytes] | add // 0')
+	check "$name: first report has leakSmall's pre-attach bytes ($pre)" [ "$pre" -gt 0 ]
+	sus=$(tail -n 1 "$j" | jq -r '[.suspects[].stack[0].function] | sort | join(" ")')
+	check "$name: leakSmall and leakLarge are suspects ($sus)" \
+		grep -q 'main.leakLarge main.leakSmall' <<< "$sus"
+	check "$name: churn is not ($sus)" [ "$(grep -c main.churn <<< "$sus")" = 0 ]
+	check "$name: MemProfileRate untouched ($(cat "$tmp/$name.rate"))" \
+		[ "$(cat "$tmp/$name.rate")" = 524288 ]
+done
+wait_no_progs
+check "no lh_goheap program after the history runs" [ "$(our_progs)" = 0 ]
+
 bin=$(fixtures | awk '$3 == "leaky" && $4 == "default" { print $1; exit }')
 
 # SIGKILLed tracer: the kernel drops the links with the fds; the rate stays set (documented).
