@@ -23,7 +23,7 @@ struct model_opts {
 	double min_age_windows;	  /* oldest live object, in windows (default 3) */
 	uint64_t sample_rate;	  /* bytes per sample, for sites observed with samples == 0
 				   * (default 512 KiB, runtime.MemProfileRate's default) */
-	uint32_t max_sites;	  /* default 1 << 20 */
+	uint32_t max_sites;	  /* default 1 << 16 (about 30 MB at most with 6 windows) */
 };
 
 /* A zero field of model_opts takes the default. */

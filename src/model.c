@@ -29,9 +29,9 @@ struct site {
 	bool used;
 	bool observed; /* in the window being filled */
 	struct point pending;
-	uint32_t n;    /* points held, <= windows */
-	uint32_t head; /* ring index of the oldest point */
-	struct point pt[MAX_WINDOWS];
+	uint32_t n;	  /* points held, <= windows */
+	uint32_t head;	  /* ring index of the oldest point */
+	struct point *pt; /* ring of o.windows points */
 };
 
 struct model {
@@ -57,7 +57,7 @@ void model_opts__default(struct model_opts *o)
 		.min_new_samples = 6,
 		.min_age_windows = 3,
 		.sample_rate = 512 * 1024,
-		.max_sites = 1u << 20,
+		.max_sites = 1u << 16,
 	};
 	*o = d;
 }
@@ -104,6 +104,8 @@ void model__free(struct model *m)
 {
 	if (!m)
 		return;
+	for (uint32_t i = 0; i < m->cap; i++)
+		free(m->site[i].pt);
 	free(m->site);
 	free(m);
 }
@@ -170,6 +172,9 @@ int model__observe(struct model *m, uint64_t site_id, uint32_t gc_cycle, uint64_
 				return err;
 		}
 		s = slot_for(m->site, m->cap, site_id);
+		s->pt = calloc(m->o.windows, sizeof(*s->pt));
+		if (!s->pt)
+			return -ENOMEM;
 		s->used = true;
 		s->id = site_id;
 		m->nsites++;

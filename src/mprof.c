@@ -105,6 +105,14 @@ static void load_record(struct raw_record *r, const uint64_t *w)
 	}
 }
 
+/* target__read, with an unmapped address (pread's EIO) reported as -EFAULT too */
+static int rd(struct target *t, uint64_t addr, void *buf, size_t len)
+{
+	int err = target__read(t, addr, buf, len);
+
+	return err == -EIO ? -EFAULT : err;
+}
+
 struct walk {
 	struct target *t;
 	uint32_t max_stk;
@@ -122,10 +130,10 @@ static int read_bucket(struct walk *w, uint64_t addr)
 	uint64_t nstk, have;
 	int err;
 
-	err = target__read(w->t, addr, w->word, SPEC_WORDS * 8);
+	err = rd(w->t, addr, w->word, SPEC_WORDS * 8);
 	have = SPEC_WORDS;
-	if (err == -EFAULT || err == -EIO) {
-		err = target__read(w->t, addr, w->word, BUCKET_HDR);
+	if (err == -EFAULT) {
+		err = rd(w->t, addr, w->word, BUCKET_HDR);
 		have = BUCKET_HDR / 8;
 	}
 	if (err)
@@ -135,8 +143,8 @@ static int read_bucket(struct walk *w, uint64_t addr)
 		return -EINVAL;
 	if (BUCKET_HDR / 8 + nstk + MEMRECORD_WORDS <= have)
 		return 0;
-	return target__read(w->t, addr + have * 8, w->word + have,
-			    (BUCKET_HDR / 8 + nstk + MEMRECORD_WORDS - have) * 8);
+	return rd(w->t, addr + have * 8, w->word + have,
+		  (BUCKET_HDR / 8 + nstk + MEMRECORD_WORDS - have) * 8);
 }
 
 static void add_counts(struct mprof_counts *d, const struct mprof_counts *s)
@@ -296,11 +304,11 @@ static int read_globals(struct target *t, struct mprof_profile *p, uint64_t *hea
 	if (!err)
 		err = global_addr(t, GLOBAL_MEMPROFILERATE, &a_rate);
 	if (!err)
-		err = target__read(t, a_rate, &p->rate, sizeof(p->rate));
+		err = rd(t, a_rate, &p->rate, sizeof(p->rate));
 	if (!err)
-		err = target__read(t, a_cycle, &cyc, sizeof(cyc));
+		err = rd(t, a_cycle, &cyc, sizeof(cyc));
 	if (!err)
-		err = target__read(t, a_head, head, sizeof(*head));
+		err = rd(t, a_head, head, sizeof(*head));
 	if (err)
 		return err;
 	p->cycle = cyc >> 1;

@@ -5,6 +5,7 @@
  * with the process's own runtime/pprof output. usage: mprof-dump PID
  *
  *   info	rate=R cycle=C flushed=0|1 buckets=N rereads=N torn=N summed=0|1 how=MBUCKETS_HOW
+ *		read_us=MICROSECONDS (mprof__read alone)
  *   raw	INUSE_OBJ: INUSE_BYTES [ALLOC_OBJ: ALLOC_BYTES] @ 0xPC...
  *		(unscaled, runtime PCs: the per-bucket line of pprof's debug=1 text)
  *   pprof	ALLOC_OBJ ALLOC_BYTES INUSE_OBJ INUSE_BYTES FUNC
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gosym.h"
 #include "mprof.h"
@@ -50,6 +52,7 @@ static void print_pprof(const struct target *t, const struct mprof_profile *p,
 int main(int argc, char **argv)
 {
 	struct mprof_profile p;
+	struct timespec t0, t1;
 	struct target *t;
 	int err;
 
@@ -62,16 +65,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mprof-dump: %s\n", gobin_strerror(errno));
 		return 1;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	err = mprof__read(t, &p);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (err) {
 		fprintf(stderr, "mprof-dump: reading the profile: %s\n", strerror(-err));
 		target__free(t);
 		return 1;
 	}
 	printf("info\trate=%ld cycle=%u flushed=%d buckets=%u rereads=%u torn=%u summed=%d "
-	       "how=%s\n",
+	       "how=%s read_us=%ld\n",
 	       p.rate, p.cycle, p.flushed, p.nbuckets, p.rereads, p.torn, p.summed_futures,
-	       t->bin->globals.global[GLOBAL_MBUCKETS].how);
+	       t->bin->globals.global[GLOBAL_MBUCKETS].how,
+	       (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
 	for (uint32_t i = 0; i < p.nbuckets; i++) {
 		print_raw(&p.buckets[i], t->bias);
 		print_pprof(t, &p, &p.buckets[i]);
