@@ -550,8 +550,7 @@ int pprof_mapping_of(const struct gobin *gb, const char *path, struct pprof_mapp
 	return -ENOENT;
 }
 
-static int intern_labels(struct pprof *p, const struct pprof_label *in, int n,
-			 struct plabel *out)
+static int intern_labels(struct pprof *p, const struct pprof_label *in, int n, struct plabel *out)
 {
 	for (int i = 0; i < n; i++) {
 		int64_t k = strtab_intern(&p->st, in[i].key);

@@ -6,7 +6,9 @@
 #  - go tool addr2line of the release that built the binary: every Location address is
 #    the binary's link-time pc (leaf at pc, return addresses at pc - 1);
 #  - readelf: the mapping is the executable PT_LOAD; go tool buildid: its build id.
-# The driver (tests/drivers/pprof-write.c) puts known values on known stacks: see there.
+# On the default, stripped and PIE fixtures of every release, and on a PIE the host linker
+# laid out (built here). The driver (tests/drivers/pprof-write.c) puts known values on
+# known stacks: see there.
 # The inlined site must be main.scratch inlined into main.churn: the fixture's source
 # (tests/fixtures/basic/main.go) calls scratch from churn only.
 set -uo pipefail
@@ -136,30 +138,20 @@ check('goroutine profile', 'goroutine/count[dflt]' in g and 'PeriodType: gorouti
 sys.exit(fails)
 EOF
 
-# Default builds of every release; the stripped and PIE builds of every release too
-# (each costs ~0.5 s).
-rows=$(fixtures | awk '$3 == "basic" && ($4 == "default" || $4 == "stripped" || $4 == "pie")')
-if [ -z "$rows" ]; then
-	skip "pprof: no fixtures (tests/fixtures/build.sh)"
-	finish
-fi
-while read -r path rel _ variant; do
-	name="$rel/$variant"
-	d="$work/$rel-$variant"
+check_one() { # path release variant go-command
+	local path=$1 rel=$2 variant=$3 gocmd=$4
+	local name="$rel/$variant" d="$work/$rel-$variant" f tag pc kind
 	mkdir -p "$d"
-	gocmd=$(go_for "$rel")
 	if ! "$DRIVER" "$path" "$d" > "$d/facts" 2> "$d/err"; then
 		fail "pprof: $name: driver: $(cat "$d/err")"
-		continue
+		return
 	fi
-	ok=1
 	for f in a b g; do
 		if ! $PPROF_GO tool pprof -raw "$d/$f.pb.gz" > "$d/$f.raw" 2> "$d/$f.err"; then
 			fail "pprof: $name: go tool pprof -raw cannot open $f.pb.gz: $(head -3 "$d/$f.err")"
-			ok=0
+			return
 		fi
 	done
-	[ $ok = 1 ] || continue
 	pass "pprof: $name: go tool pprof opens the heap and goroutine profiles"
 	$PPROF_GO tool pprof -top -sample_index=inuse_space -unit=B "$d/a.pb.gz" > "$d/a.top" 2>&1
 	$PPROF_GO tool pprof -traces -sample_index=inuse_space "$d/a.pb.gz" > "$d/a.traces" 2>&1
@@ -178,5 +170,25 @@ while read -r path rel _ variant; do
 	readelf -lW "$path" > "$d/load"
 	$gocmd tool buildid "$path" > "$d/buildid" 2>&1
 	python3 "$work/cmp.py" "$name" "$d" || failures=$((failures + $?))
+}
+
+# Default, stripped and PIE builds of every release (~0.5 s each).
+rows=$(fixtures | awk '$3 == "basic" && ($4 == "default" || $4 == "stripped" || $4 == "pie")')
+if [ -z "$rows" ]; then
+	skip "pprof: no fixtures (tests/fixtures/build.sh)"
+	finish
+fi
+while read -r path rel _ variant; do
+	check_one "$path" "$rel" "$variant" "$(go_for "$rel")"
 done <<< "$rows"
+
+# A PIE laid out by the host linker: text in the second PT_LOAD, at a non-zero file
+# offset and a link-time base of 0.
+if command -v gcc > /dev/null && rel=$($PPROF_GO env GOVERSION 2> /dev/null) &&
+	(cd tests/fixtures/basic && CGO_ENABLED=1 GOFLAGS=-mod=mod $PPROF_GO build -buildmode=pie \
+		-ldflags=-linkmode=external -o "$work/basic-extpie" .) > "$work/extpie.log" 2>&1; then
+	check_one "$work/basic-extpie" "$rel" external-pie "$PPROF_GO"
+else
+	skip "pprof: no externally linked PIE build ($(tail -1 "$work/extpie.log" 2> /dev/null))"
+fi
 finish
