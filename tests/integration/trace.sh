@@ -159,7 +159,40 @@ while read -r bin rel fixture variant; do
 	) &
 	hp+=($!)
 done < <(fixtures)
+# Negative controls, at the same time: a cache at its cap, one spike, a bounded churn
+# window (64 KiB entries, 8 MiB); same rate and length as the leaky runs.
+while read -r bin rel fixture variant; do
+	[ "$fixture" = steady ] || continue
+	case "$rel" in go1.26* | go1.19*) ;; *) continue ;; esac
+	for mode in plateau spike churn; do
+		name="st-$rel-$mode"
+		"$bin" -mode "$mode" -duration 16s > "$tmp/$name.target" 2>&1 &
+		tpid=$!
+		pids+=("$tpid")
+		(
+			sleep 0.5
+			"$LEAKHOUND" trace -p "$tpid" -i 2 -d 12 --rate 65536 --json \
+				> "$tmp/$name.jsonl" 2> "$tmp/$name.err"
+			echo $? > "$tmp/$name.src"
+		) &
+		hp+=($!)
+	done
+done < <(fixtures)
 [ ${#hp[@]} -gt 0 ] && wait "${hp[@]}"
+declare -A want_top=([plateau]=main.fillCache [spike]=main.bigSpike [churn]=main.churnWindow)
+for f in "$tmp"/st-*.src; do
+	[ -e "$f" ] || continue
+	name=$(basename "$f" .src)
+	mode=${name##*-}
+	j=$tmp/$name.jsonl
+	check "$name: trace exits 0 ($(cat "$f"); $(head -c 200 "$tmp/$name.err"))" [ "$(cat "$f")" = 0 ]
+	top=$(tail -n 1 "$j" | jq -r '.go_heap.sites[0].stack[0].function')
+	check "$name: the bounded structure is the top site ($top)" [ "$top" = "${want_top[$mode]}" ]
+	w=$(tail -n 1 "$j" | jq '.go_heap.windows')
+	check "$name: the model had its windows ($w >= 4)" [ "$w" -ge 4 ]
+	sus=$(jq -r '.suspects[].stack[0].function' "$j" | sort -u | tr '\n' ' ')
+	check "$name: no suspect in any report ($sus)" [ -z "$sus" ]
+done
 for f in "$tmp"/hp-*.hrc; do
 	[ -e "$f" ] || continue
 	name=$(basename "$f" .hrc)
