@@ -123,13 +123,14 @@ static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx,
 			ra = 0;
 		}
 	}
-	if (ra) {
-		st->pcs[1] = ra;
+	/*
+	 * pcs[0] is the site again; pcs[1] the caller's return address, or, when it could
+	 * not be read, the site once more (user space skips such a duplicate: shifting the
+	 * stack down would cost a loop).
+	 */
+	st->pcs[1] = ra ? ra : st->pcs[0];
+	if (n > 0)
 		n++;
-	} else {
-		/* drop the duplicate of pcs[0]: shift would cost a loop, so mark it empty */
-		st->pcs[1] = st->pcs[0];
-	}
 	if (n > LH_GOHEAP_STACK_DEPTH)
 		n = LH_GOHEAP_STACK_DEPTH;
 	st->nr = n;

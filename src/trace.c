@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "commands.h"
 #include "goheap.h"
 #include "gosym.h"
@@ -180,60 +181,17 @@ bad:
 
 static int rate_read(struct tracer *tr, int64_t *rate)
 {
-	return target__read(tr->t, tr->rate_addr, rate, sizeof(*rate));
+	return attach__rate_read(tr->t, rate);
 }
 
-/*
- * An int64 store through /proc/PID/mem: the runtime reads MemProfileRate on every
- * sampled allocation (≤1.23: the rate > 0 gate in mallocgc; 1.24+: against
- * mcache.memProfRate), so the new rate takes effect on the next allocation of each P.
- */
 static int rate_write(struct tracer *tr, int64_t rate)
 {
-	char path[64];
-	ssize_t n;
-	int fd, err = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/mem", tr->t->pid);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = pwrite(fd, &rate, sizeof(rate), tr->rate_addr);
-	if (n < 0)
-		err = -errno;
-	else if (n != sizeof(rate))
-		err = -EFAULT;
-	close(fd);
-	return err;
+	return attach__rate_write(tr->t, rate);
 }
 
-/* The same process still: alive and not a reused PID. */
 static bool target_alive(struct tracer *tr)
 {
-	char path[64], buf[1024];
-	unsigned long long st = 0;
-	const char *p;
-	ssize_t n;
-	int fd;
-
-	if (kill(tr->t->pid, 0) && errno == ESRCH)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/stat", tr->t->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	for (int field = 3; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &st) != 1)
-		return false;
-	/* a zombie keeps its stat: no threads left to run Go code either way */
-	return st == tr->t->start_time && !strstr(buf, ") Z ");
+	return attach__alive(tr->t);
 }
 
 static void rate_restore(struct tracer *tr)

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Process-side control of a traced Go process: liveness (PID reuse told apart by the
+ * start time) and runtime.MemProfileRate, which turns the runtime's heap sampling on
+ * (GO-RUNTIME.md §1.3).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "target.h"
+
+bool attach__alive(const struct target *t)
+{
+	char path[64], buf[1024];
+	unsigned long long st = 0;
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	if (kill(t->pid, 0) && errno == ESRCH)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", t->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	/* field 22 (starttime) after the parenthesised comm, which may hold spaces */
+	p = strrchr(buf, ')');
+	for (int field = 3; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &st) != 1)
+		return false;
+	/* a zombie keeps its stat: no threads left to run Go code either way */
+	return st == t->start_time && !strstr(buf, ") Z ");
+}
+
+int attach__rate_addr(const struct target *t, uint64_t *addr)
+{
+	const struct go_global *g = &t->bin->globals.global[GLOBAL_MEMPROFILERATE];
+
+	if (!g->found)
+		return -ENOENT;
+	*addr = g->addr + t->bias;
+	return 0;
+}
+
+int attach__rate_read(struct target *t, int64_t *rate)
+{
+	uint64_t addr;
+	int err = attach__rate_addr(t, &addr);
+
+	return err ? err : target__read(t, addr, rate, sizeof(*rate));
+}
+
+/*
+ * An int64 store: the runtime reads MemProfileRate on every allocation that could be
+ * sampled (≤1.23: the rate > 0 gate in mallocgc, malloc.go@1.19:1099, with
+ * mcache.nextSample 0 while the rate was 0; 1.24+: compared with mcache.memProfRate,
+ * malloc.go@1.24:1223), so the new rate takes effect on the next allocation of each P.
+ * An aligned 8-byte pwrite to /proc/PID/mem is one store: no torn value is seen.
+ */
+int attach__rate_write(const struct target *t, int64_t rate)
+{
+	char path[64];
+	uint64_t addr;
+	ssize_t n;
+	int fd, err;
+
+	err = attach__rate_addr(t, &addr);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pwrite(fd, &rate, sizeof(rate), addr);
+	if (n < 0)
+		err = -errno;
+	else if (n != sizeof(rate))
+		err = -EFAULT;
+	close(fd);
+	return err;
+}
