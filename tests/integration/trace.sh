@@ -232,6 +232,27 @@ wait "$tpid"
 check "SIGKILL: target runs on and exits 0 (rate left set: $(tail -n 1 "$tmp/kill.target"))" \
 	grep -q '^ok [0-9]* MemProfileRate 524288$' "$tmp/kill.target"
 
+# SIGTERM and SIGINT: a clean exit 0, the rate put back (the runtime's own view at exit).
+for sig in TERM INT; do
+	"$bin" -duration 5s > "$tmp/sig$sig.target" 2>&1 &
+	tpid=$!
+	pids+=("$tpid")
+	sleep 0.3
+	"$LEAKHOUND" trace -p "$tpid" -i 1 > "$tmp/sig$sig.out" 2>&1 &
+	lpid=$!
+	sleep 2
+	kill -"$sig" "$lpid"
+	wait "$lpid"
+	rc=$?
+	check "SIG$sig: trace exits 0 (rc $rc)" [ "$rc" = 0 ]
+	check "SIG$sig: says it restored the rate" grep -q 'restored runtime.MemProfileRate = 0' "$tmp/sig$sig.out"
+	wait_no_progs
+	check "SIG$sig: no lh_goheap program left" [ "$(our_progs)" = 0 ]
+	wait "$tpid"
+	check "SIG$sig: target exits 0 with its rate back at 0 ($(tail -n 1 "$tmp/sig$sig.target"))" \
+		grep -q '^ok [0-9]* MemProfileRate 0$' "$tmp/sig$sig.target"
+done
+
 # The target exits under the tracer: trace stops by itself, exit 0, nothing left.
 "$bin" -duration 2s > /dev/null 2>&1 &
 tpid=$!
