@@ -692,8 +692,8 @@ static void print_stack(struct tracer *tr, const struct goheap_site *site)
 	int k = site ? site_frames(tr, site, fr, MAX_FRAMES) : 0;
 
 	for (int j = 0; j < k; j++)
-		printf("    %s%s\n        %s:%u\n", fr[j].f.func, fr[j].f.inlined ? " (inlined)" : "",
-		       fr[j].f.file, fr[j].f.line);
+		printf("    %s%s\n        %s:%u\n", fr[j].f.func,
+		       fr[j].f.inlined ? " (inlined)" : "", fr[j].f.file, fr[j].f.line);
 }
 
 static void report_text(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
@@ -737,7 +737,8 @@ static void report_text(struct tracer *tr, const struct goheap_snap *s, const st
 
 		site_alloc(tr, site, &ao, &ab);
 		printf("#%zu live %.0f bytes in %.0f objects, %+.0f bytes since attach", i + 1,
-		       site->inuse_bytes, site->inuse_objects, site->inuse_bytes - site->base_bytes);
+		       site->inuse_bytes, site->inuse_objects,
+		       site->inuse_bytes - site->base_bytes);
 		if (site->base_bytes > 0)
 			printf(" (pre-attach %.0f)", site->base_bytes);
 		printf(", allocated %" PRId64 " bytes, oldest tracked %.1fs\n", ab,
@@ -1042,7 +1043,8 @@ static int attach(struct tracer *tr)
 	if (!tr->gh) {
 		err = -errno;
 		log_err("cannot load the BPF object: %s%s", strerror(-err),
-			err == -EPERM ? " (needs root, or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE)" : "");
+			err == -EPERM ? " (needs root, or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE)"
+				      : "");
 		return err;
 	}
 	err = goheap__attach(tr->gh, tr->t, &what);
