@@ -132,8 +132,9 @@ static int load_segments(struct elfbin *eb)
 		s->flags = ph.p_flags;
 		s->vaddr = ph.p_vaddr;
 		s->memsz = ph.p_memsz;
-		s->off = ph.p_offset;
 		s->filesz = range_ok(eb->len, ph.p_offset, ph.p_filesz) ? ph.p_filesz : 0;
+		/* a segment outside the file keeps no offset: img + off must stay in bounds */
+		s->off = s->filesz ? ph.p_offset : 0;
 		if (ph.p_filesz && !s->filesz)
 			eb->truncated = true;
 		s->align = ph.p_align;
