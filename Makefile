@@ -57,7 +57,7 @@ DRIVER_BINS := $(patsubst tests/drivers/%.c,$(OUTPUT)/tests/drivers/%,$(DRIVER_S
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
 
-.PHONY: all deps test test-unit test-integration bench fuzz fuzz-run format clean vmlinux
+.PHONY: all deps test test-unit test-integration bench fuzz fuzz-build format clean vmlinux
 
 all: $(OUTPUT)/leakhound $(TOOL_BINS)
 
@@ -126,22 +126,22 @@ test-unit: $(UNIT_BINS)
 test-integration: all $(DRIVER_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh integration
 
-# libFuzzer targets (clang, ASan + UBSan): `make fuzz` builds them, `make fuzz-run`
-# runs each for FUZZ_SECONDS on a corpus seeded with the test fixtures.
+# libFuzzer targets (clang, ASan + UBSan): `make fuzz` builds them and runs each for
+# FUZZ_SECONDS on a corpus seeded with the test fixtures; `make fuzz-build` only builds.
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 300
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DLEAKHOUND_VERSION='"$(VERSION)"' \
 	       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-fuzz: $(FUZZ_BINS)
+fuzz-build: $(FUZZ_BINS)
 
 $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SKELS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(INCLUDES) $< $(LIB_SRCS) $(LIBS) -o $@
 
-fuzz-run: fuzz
+fuzz: fuzz-build
 	$(Q)for f in $(FUZZ_BINS); do OUTPUT=$(OUTPUT) tests/fuzz/run.sh $$f $(FUZZ_SECONDS) || exit 1; done
 
 bench: all

@@ -322,7 +322,6 @@ static void fit_site(const struct model *m, struct site *s, struct fit *f)
 	alloc_samples = fmax(0, (last->alloc - first->alloc) * per_byte);
 	f->noise = sqrt(fmax(1, 2 * fmax(alloc_samples, f->new_samples) - f->new_samples));
 	/* goodness of the line: median absolute residual against the growth */
-	icpt = 0;
 	for (int i = 0; i < f->n; i++)
 		r[i] = f->p[i].live - f->slope * (f->p[i].t - first->t);
 	icpt = median(r, f->n);

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # A bounded libFuzzer run (ASan + UBSan) of every binary-reader fuzz target, seeded
-# with the fixtures. The long runs are `make fuzz-run`; this catches regressions.
+# with the fixtures. The long runs are `make fuzz`; this catches regressions.
 . "$(dirname "$0")/../lib.sh"
 
 seconds=${LEAKHOUND_FUZZ_SECONDS:-45}
-if ! make -s fuzz OUTPUT="$OUTPUT" > "$OUTPUT/fuzz-build.log" 2>&1; then
+if ! make -s fuzz-build OUTPUT="$OUTPUT" > "$OUTPUT/fuzz-build.log" 2>&1; then
 	fail "building the fuzz targets: $(tail -n 5 "$OUTPUT/fuzz-build.log")"
 	finish
 fi

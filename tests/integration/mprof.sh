@@ -11,7 +11,8 @@
 #      shows for each sample of heap.pb.gz == ours after hiding the runtime's
 #      allocation frames and scaling like pprof (values within 1 for exp rounding);
 #  (c) the leaking functions have buckets with in-use objects; the rate is heap/2R.
-# Every release and variant of the fixture: default, -s -w stripped, cgo.
+# Every release and variant of the fixture: default, -s -w stripped, cgo; and a PIE
+# build made here with /usr/local/go (a load bias to subtract).
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 
@@ -123,27 +124,36 @@ check_leakers() { # what prefix dump
 	done
 }
 
-n=0
-while read -r path release fixture variant; do
-	[ "$fixture" = heapprof ] || continue
-	n=$((n + 1))
-	what="$release/$variant"
-	prefix="$tmp/$release-$variant"
+run_one() { # what binary
+	local what=$1 path=$2 prefix="$tmp/${1//\//-}"
 	if ! snapshot "$path" "$prefix"; then
 		fail "$what: the fixture did not write its profile and stop"
 		stop_fixture
-		continue
+		return
 	fi
 	if ! "$DUMP" "$pid" > "$prefix.dump" 2> "$prefix.err"; then
 		fail "$what: mprof-dump: $(cat "$prefix.err")"
 		stop_fixture
-		continue
+		return
 	fi
 	stop_fixture
 	echo "# $what: $(sed -n 's/^info\t//p' "$prefix.dump")"
 	check_raw "$what" "$prefix" "$prefix.dump"
 	check_pprof "$what" "$prefix" "$prefix.dump"
 	check_leakers "$what" "$prefix" "$prefix.dump"
+}
+
+n=0
+while read -r path release fixture variant; do
+	[ "$fixture" = heapprof ] || continue
+	n=$((n + 1))
+	run_one "$release/$variant" "$path"
 done < <(fixtures)
+if (cd "$(dirname "$0")/../fixtures/heapprof" &&
+	CGO_ENABLED=0 GOFLAGS=-mod=mod $PPROF_GO build -buildmode=pie -o "$tmp/heapprof-pie" .); then
+	run_one "$($PPROF_GO env GOVERSION)/pie" "$tmp/heapprof-pie"
+else
+	fail "mprof: building a PIE heapprof with $PPROF_GO"
+fi
 [ "$n" -gt 0 ] || fail "mprof: no heapprof fixture in $FIXTURES/manifest.tsv"
 finish
