@@ -24,12 +24,12 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 \
 	  -D_GNU_SOURCE -DLEAKHOUND_VERSION='"$(VERSION)"' -MMD -MP
 INCLUDES := -Iinclude -I$(OUTPUT)
-LIBS := -lbpf -lelf -lz -lcjson
+LIBS := -lbpf -lelf -lz -lcjson -lm
 
 # STATIC=1: link libbpf, libelf and zlib from their static archives; cJSON stays
 # dynamic because Debian's libcjson-dev ships no static archive.
 ifeq ($(STATIC),1)
-LDLIBS := -Wl,-Bstatic -lbpf -lelf -lz -Wl,-Bdynamic -lcjson
+LDLIBS := -Wl,-Bstatic -lbpf -lelf -lz -Wl,-Bdynamic -lcjson -lm
 else
 LDLIBS := $(LIBS)
 endif

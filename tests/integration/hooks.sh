@@ -51,7 +51,7 @@ while read -r path rel fixture variant; do
 	rows=$((rows + 1))
 	sibling=
 	case $variant in
-	stripped) sibling=$(dirname "$path")/basic-default ;;
+	stripped) sibling=$(dirname "$path")/$fixture-default ;;
 	cgo-stripped) sibling=$(dirname "$path")/cgo-cgo ;;
 	esac
 	python3 tests/drivers/hooks_check.py "$DUMP" "$path" $sibling > "$tmp/static" 2>&1

@@ -165,7 +165,7 @@ def check_a2l(r, lh, lines, pcs, markers, who):
         len(pcs), len(bad), who, ', %d in zero-size markers skipped' % skipped if skipped else ''),
         bad)
 
-def check_llvm(r, lh, llvm, pcs, quirks):
+def check_llvm(r, lh, llvm, pcs, quirks, a2l=None):
     blocks = open(llvm).read().split('\n\n')
     bad, known, frames = [], {}, 0
     for i, pc in enumerate(pcs):
@@ -200,6 +200,12 @@ def check_llvm(r, lh, llvm, pcs, quirks):
             # //line directives; pclntab agrees with the runtime's own tracebacks,
             # and 1.20+ DWARF agrees with both
             kind = 'call line in a cgo file'
+        elif (a2l and len(mine) == len(exp) and mine[0][0] == exp[0][0] and
+              same_chain(mine[1:], exp[1:]) and mine[0][1] == a2l[2 * i + 1]):
+            # DWARF's line table has no row at this pc and stretches the previous
+            # one over it (1.19: the alignment NOP before a loop head); pclntab,
+            # go tool addr2line and leakhound agree on the line
+            kind = 'no DWARF line row'
         if kind:
             known[kind] = known.get(kind, 0) + 1
         else:
@@ -222,7 +228,7 @@ def check(r, lh_path, pcs_path, a2l, a2l_fallback, nm_path, llvm, quirks):
     else:
         check_a2l(r, lh, lines, pcs, markers, who)
     if not absent(llvm):
-        check_llvm(r, lh, llvm, pcs, quirks)
+        check_llvm(r, lh, llvm, pcs, quirks, lines)
 
 def check_json(r, json_path, text_path, pcs_path):
     import json
