@@ -11,6 +11,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "leakhound.h"
+#include "stats.bpf.h"
 
 /* bpf_get_stack() is GPL-only. */
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -28,13 +29,6 @@ const volatile __u64 cfg_pidns_ino = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LH_STAT__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -45,19 +39,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
-
-static __always_inline void stat_inc(enum lh_stat s)
-{
-	__u32 key = s;
-	__u64 *v = bpf_map_lookup_elem(&stats, &key);
-
-	/*
-	 * Per-CPU, but a preempted program and the next one on the same CPU could both
-	 * hold this slot: the atomic add costs nothing uncontended.
-	 */
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
 
 /* The caller's tgid and thread id as user space numbers them; false if unknown. */
 static __always_inline bool current_ids(__u32 *tgid, __u32 *tid)

@@ -22,16 +22,10 @@
 #include <bpf/bpf_tracing.h>
 
 #include "leakhound.h"
+#include "stats.bpf.h"
 
 /* bpf_get_stack() is GPL-only. */
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LH_STAT__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -68,16 +62,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct lh_goheap_stack);
 } scratch SEC(".maps");
-
-static __always_inline void stat_inc(enum lh_stat s)
-{
-	__u32 key = s;
-	__u64 *v = bpf_map_lookup_elem(&stats, &key);
-
-	/* per-CPU, but a preempted program can share the slot: atomic, free uncontended */
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
 
 static __always_inline __u64 mix(__u64 h, __u64 v)
 {
