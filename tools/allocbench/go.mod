@@ -1,0 +1,3 @@
+module leakhound/tools/allocbench
+
+go 1.19
