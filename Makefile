@@ -57,7 +57,8 @@ DRIVER_BINS := $(patsubst tests/drivers/%.c,$(OUTPUT)/tests/drivers/%,$(DRIVER_S
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
 
-.PHONY: all deps test test-unit test-integration bench fuzz fuzz-build format clean vmlinux
+.PHONY: all deps test test-unit test-integration bench bench-trace fuzz fuzz-build format clean \
+	vmlinux
 
 all: $(OUTPUT)/leakhound $(TOOL_BINS)
 
@@ -144,8 +145,14 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SKELS)
 fuzz: fuzz-build
 	$(Q)for f in $(FUZZ_BINS); do OUTPUT=$(OUTPUT) tests/fuzz/run.sh $$f $(FUZZ_SECONDS) || exit 1; done
 
+# `make bench`: the symbolizer (seconds, no privileges). `make bench-trace`: the Go heap
+# tracer's cost on an allocation-heavy Go workload (root, about 11 min with the defaults;
+# BENCH_TRACE_ARGS='-r 3 -s 5' for a shorter run). Kept apart; neither is part of `make test`.
 bench: all
 	$(Q)$(OUTPUT)/tools/lh-bench $(BENCH_ARGS)
+
+bench-trace: all
+	$(Q)OUTPUT=$(OUTPUT) LEAKHOUND=$(OUTPUT)/leakhound scripts/bench-trace.sh $(BENCH_TRACE_ARGS)
 
 format:
 	$(Q)clang-format -i src/*.c src/*.h include/*.h bpf/*.c tools/*.c tests/unit/*.c tests/drivers/*.c tests/fuzz/*.c
