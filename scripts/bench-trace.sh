@@ -13,9 +13,10 @@
 #       setting 512 KiB itself (the runtime's own price), traced (leakhound sets it);
 #   (c) the exact mode (--rate 1; and the program setting rate 1 itself) and, when
 #       `leakhound trace --help` lists it, --mallocgc;
-#   (d) --rate 65536 against the program setting 64 KiB itself: 8 times the probe hits
-#       of 512 KiB with the map far from full, so that the cost of one probe hit stands
-#       out of the noise of a shared machine.
+#   (d) --rate 4096 against the program setting 4 KiB itself: 128 times the probe hits
+#       of 512 KiB with the live map far from full, so that the cost of one probe hit
+#       stands out of the noise; times the hits per operation of (a) and (b), it gives
+#       their probe cost in a way that load on the machine disturbs much less.
 # plus, per traced case, the tracer's own CPU time (utime+stime from /proc/PID/stat)
 # during the measured phase and over its whole run, and its peak RSS (VmHWM).
 #
@@ -138,8 +139,8 @@ cases=(
 	"rate0+self1|nopprof|-memprofilerate 1|-|1"
 	"rate0+trace-rate1|nopprof||--rate 1|1"
 	"rate0+trace-mallocgc|nopprof||$MALLOCGC_ARGS|any"
-	"rate0+self64k|nopprof|-memprofilerate 65536|-|65536"
-	"rate0+trace-rate64k|nopprof||--rate 65536|65536"
+	"rate0+self4k|nopprof|-memprofilerate 4096|-|4096"
+	"rate0+trace-rate4k|nopprof||--rate 4096|4096"
 )
 # Comparisons: group | case | baseline | what | "hit": same sampling rate on both
 # sides, so the CPU difference is the probes' and is also given per probe hit
@@ -152,9 +153,9 @@ comparisons=(
 	"c|rate0+trace-rate1|rate0|trace --rate 1 (exact): total|"
 	"c|rate0+trace-rate1|rate0+self1|the probes alone at rate 1|hit"
 	"c|rate0+trace-mallocgc|rate0|trace --mallocgc|"
-	"d|rate0+self64k|rate0|runtime's own price of 64 KiB (program sets it)|"
-	"d|rate0+trace-rate64k|rate0|trace --rate 65536: total|"
-	"d|rate0+trace-rate64k|rate0+self64k|the probes alone at 64 KiB|hit"
+	"d|rate0+self4k|rate0|runtime's own price of 4 KiB (program sets it)|"
+	"d|rate0+trace-rate4k|rate0|trace --rate 4096: total|"
+	"d|rate0+trace-rate4k|rate0+self4k|the probes alone at 4 KiB|hit"
 )
 sel=()
 for c in "${cases[@]}"; do
@@ -312,8 +313,21 @@ ratios() { # tag case base k
 		$1 == t && $4 == 1 && $2 == b { y[$3] = $k }
 		END { for (r in x) if (r in y && y[r] > 0) printf "%.4f\n", x[r] / y[r] }' "$results"
 }
+# probe hits per workload operation: hits/s over the tracer's run / ops/s of the measured phase
+hits_per_op() { # tag case
+	awk -F '\t' -v t="$1" -v c="$2" '$1 == t && $2 == c && $4 == 1 && $13 != "-" && $16 > 0 && $5 > 0 {
+		print $13 / $16 / $5 }' "$results" | median
+}
+# extra CPU (ns) per probe hit: the CPU/op difference over the hits per op
+hit_cost() { # tag case base
+	local h
+	h=$(hits_per_op "$1" "$2")
+	awk -v a="$(col "$1" "$3" 7 | median)" -v b="$(col "$1" "$2" 7 | median)" -v h="$h" 'BEGIN {
+		if (h != "-" && h > 0 && a != "-" && b != "-") printf "%.1f", (b - a) / h }'
+}
 report() { # tag
-	local tag=$1 c name n
+	local tag=$1 c name n dcost
+	dcost=$(hit_cost "$tag" rate0+trace-rate4k rate0+self4k)
 	printf '\n== %s: %s x %s s measured after %s s warm-up, tracer `trace -p PID -i %s --json`\n' \
 		"$tag" "$reps" "$secs" "$warmup" "$interval"
 	printf '%-22s %4s %9s %9s %10s %5s %7s %4s %7s %8s %7s %9s %6s\n' case runs ops/s ns/alloc \
@@ -353,7 +367,7 @@ report() { # tag
 			a) g="(a) leakhound's probes on a binary that already samples (goal: < 2% throughput)" ;;
 			b) g="(b) turning sampling on in a binary whose linker disabled it" ;;
 			c) g="(c) exact mode and --mallocgc" ;;
-			d) g="(d) 64 KiB: 8x the probe hits of 512 KiB, the cost of one hit above the noise" ;;
+			d) g="(d) 4 KiB: 128x the probe hits of 512 KiB, the cost of one hit above the noise" ;;
 			esac
 			printf '\n%s\n' "$g"
 			last=$grp
@@ -368,19 +382,52 @@ report() { # tag
 			printf "      %s\n", w
 		}'
 		if [ -n "$hit" ]; then
-			# extra CPU per second of the traced run over its probe hits per second
-			local cpo0 cpo1 ops1 ev1
-			cpo0=$(col "$tag" "$base" 7 | median)
-			cpo1=$(col "$tag" "$cs" 7 | median)
-			ops1=$(col "$tag" "$cs" 5 | median)
-			ev1=$(awk -F '\t' -v t="$tag" -v c="$cs" '$1 == t && $2 == c && $4 == 1 && $13 != "-" && $16 > 0 { print $13 / $16 }' "$results" | median)
-			awk -v a="$cpo0" -v b="$cpo1" -v o="$ops1" -v e="$ev1" 'BEGIN {
-				if (e > 0) printf "      extra CPU per probe hit ~%.2f us (%.0f hits/s, %+.1f ms CPU/s)\n",
-					(b - a) * o / e / 1000, e, (b - a) * o / 1e6
+			local hpo cost
+			hpo=$(hits_per_op "$tag" "$cs")
+			cost=$(hit_cost "$tag" "$cs" "$base")
+			awk -v h="$hpo" -v c="$cost" -v d="$dcost" -v b="$(col "$tag" "$base" 7 | median)" -v isd="$([ "$grp" = d ] && echo 1)" 'BEGIN {
+				if (h == "-" || h <= 0) exit
+				printf "      %.4f probe hits per operation; extra CPU per probe hit %.2f us", h, c / 1000
+				if (!isd && d != "" && b > 0)
+					printf "; with (d)'"'"'s %.2f us a hit: %+.2f%% CPU/op", d / 1000, h * d * 100 / b
+				printf "\n"
 			}'
 		fi
 	done
 }
+
+# The runtime's own switch, measured on the build without runtime/pprof: it starts at
+# MemProfileRate 0 (the linker set runtime.disableMemoryProfiling and the runtime zeroed
+# the rate at start), and once the program assigns 512 KiB itself the runtime samples
+# again: `trace --no-write`, which writes nothing, sees profilealloc hits at the
+# target's own rate. This is what makes rate0+self512k the runtime's own price.
+verify_switch() { # tag dir
+	local f=$tmp/$1.switch tpid rc allocs rate by res
+	"$2/nopprof" -seconds 1 -warmup 0 -wait -linger -memprofilerate 524288 > "$f.target" 2>&1 &
+	tpid=$!
+	pids+=("$tpid")
+	wait_line "$f.target" '^ready$' 60
+	"$LEAKHOUND" trace -p "$tpid" --no-write -i 1 -d 3 --json > "$f.lh" 2> "$f.lherr"
+	rc=$?
+	kill -USR1 "$tpid" 2> /dev/null
+	wait_line "$f.target" '^result ' 60
+	kill -TERM "$tpid" 2> /dev/null
+	wait "$tpid" 2> /dev/null
+	allocs=$(tail -n 1 "$f.lh" | jq '.stats.probe_allocs // 0' 2> /dev/null)
+	rate=$(tail -n 1 "$f.lh" | jq '.go_heap.sample_rate' 2> /dev/null)
+	by=$(tail -n 1 "$f.lh" | jq '.go_heap.sample_rate_set_by_leakhound' 2> /dev/null)
+	res=$(grep -o 'rate_at_start=[0-9]* rate_before=[0-9]*' "$f.target")
+	if [ "$rc" = 0 ] && [ "${allocs:-0}" -gt 0 ] && [ "$rate" = 524288 ] && [ "$by" = false ] &&
+		[ "$res" = "rate_at_start=0 rate_before=524288" ]; then
+		switch_note="$1: verified: the build without runtime/pprof starts at MemProfileRate 0 and samples once it sets 524288 itself (trace --no-write: $allocs profilealloc hits in 3 s, rate $rate not set by leakhound)"
+	else
+		switch_note="$1: FAILED to verify that a program's own MemProfileRate assignment turns sampling on (trace --no-write rc $rc, profilealloc hits ${allocs:-?}, rate ${rate:-?}, set by leakhound ${by:-?}; workload: ${res:-no result}; $(head -c 200 "$f.lherr"))"
+		failed=$((failed + 1))
+	fi
+	echo "bench-trace: $switch_note" >&2
+	switch_notes+=("$switch_note")
+}
+switch_notes=()
 
 # ---- main ----
 
@@ -392,6 +439,7 @@ for rel in "${releases[@]}"; do
 	tag=$(build "$rel") || exit 1
 	tags+=("$tag")
 	dir=$(cd "$OUTPUT/allocbench/$tag" && pwd)
+	verify_switch "$tag" "$dir"
 	for ((rep = 1; rep <= reps; rep++)); do
 		order=("${sel[@]}")
 		if ((rep % 2 == 0)); then # backward every other repetition
@@ -415,6 +463,8 @@ echo "tracer%: the tracer's CPU time over the measured phase (% of one CPU); tra
 echo "whole run (attach, reports, detach); RSS-MiB: its peak RSS; probes/s: probe hits in its"
 echo "last report per second of its run (see docs/PERFORMANCE.md)"
 for tag in "${tags[@]}"; do report "$tag"; done
+echo
+for n in "${switch_notes[@]}"; do echo "$n"; done
 [ -n "${mallocgc_note:-}" ] && printf '\n%s\n' "$mallocgc_note"
 if [ -n "$keep" ]; then
 	echo
