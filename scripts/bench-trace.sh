@@ -249,11 +249,14 @@ run_one() { # tag bindir rep case-spec
 	fi
 	if [ -n "$lpid" ]; then
 		c1=$(cpu_of "$lpid")
+		tot=$c1 hwm=$(hwm_of "$lpid")
 		kill -INT "$lpid" 2> /dev/null
 		# the last values seen before it exits: its final report counts too
+		local t h
 		while kill -0 "$lpid" 2> /dev/null; do
-			tot=$(cpu_of "$lpid") hwm=$(hwm_of "$lpid")
-			[ -n "$tot" ] || break
+			t=$(cpu_of "$lpid") h=$(hwm_of "$lpid")
+			[ -n "$t" ] && [ -n "$h" ] || break
+			tot=$t hwm=$h
 			sleep 0.02
 		done
 		wait "$lpid"
@@ -387,9 +390,11 @@ report() { # tag
 			cost=$(hit_cost "$tag" "$cs" "$base")
 			awk -v h="$hpo" -v c="$cost" -v d="$dcost" -v b="$(col "$tag" "$base" 7 | median)" -v isd="$([ "$grp" = d ] && echo 1)" 'BEGIN {
 				if (h == "-" || h <= 0) exit
-				printf "      %.4f probe hits per operation; extra CPU per probe hit %.2f us", h, c / 1000
+				printf "      %.4f probe hits per operation; CPU/op difference per probe hit %.2f us", h, c / 1000
+				if (!isd && b > 0 && h * 5000 / b < 0.02)
+					printf " (noise here: at even 5 us a hit they would be < 2%% of CPU/op)"
 				if (!isd && d != "" && b > 0)
-					printf "; with (d)'"'"'s %.2f us a hit: %+.2f%% CPU/op", d / 1000, h * d * 100 / b
+					printf ";\n      with (d)'"'"'s %.2f us a hit, the probes cost %+.2f%% CPU/op", d / 1000, h * d * 100 / b
 				printf "\n"
 			}'
 		fi
