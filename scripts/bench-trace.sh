@@ -84,9 +84,9 @@ done
 command -v jq > /dev/null || { echo "bench-trace: needs jq" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/bench-trace.XXXXXX)
-pids=()
 cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2> /dev/null; done
+	# only the background jobs of this script still running (waited ones are gone)
+	for p in $(jobs -p); do kill -TERM "$p" 2> /dev/null; done
 	[ -n "$keep" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -143,17 +143,18 @@ cases=(
 	"rate0+trace-rate4k|nopprof||--rate 4096|4096"
 )
 # Comparisons: group | case | baseline | what | "hit": same sampling rate on both
-# sides, so the CPU difference is the probes' and is also given per probe hit
+# sides, so the CPU difference is the probes' and is also given per probe hit;
+# "sample": untraced, the runtime's own price, also given per sampled allocation
 comparisons=(
 	"a|pprof+trace|pprof|probes, binary already sampling at 512 KiB|hit"
-	"b|rate0+self512k|rate0|runtime's own price: program sets 512 KiB itself|"
+	"b|rate0+self512k|rate0|runtime's own price: program sets 512 KiB itself|sample"
 	"b|rate0+trace|rate0|leakhound sets 512 KiB and probes: total|"
 	"b|rate0+trace|rate0+self512k|the probes alone, on top of the runtime's price|hit"
-	"c|rate0+self1|rate0|runtime's own price of rate 1 (program sets it)|"
+	"c|rate0+self1|rate0|runtime's own price of rate 1 (program sets it)|sample"
 	"c|rate0+trace-rate1|rate0|trace --rate 1 (exact): total|"
 	"c|rate0+trace-rate1|rate0+self1|the probes alone at rate 1|hit"
 	"c|rate0+trace-mallocgc|rate0|trace --mallocgc|"
-	"d|rate0+self4k|rate0|runtime's own price of 4 KiB (program sets it)|"
+	"d|rate0+self4k|rate0|runtime's own price of 4 KiB (program sets it)|sample"
 	"d|rate0+trace-rate4k|rate0|trace --rate 4096: total|"
 	"d|rate0+trace-rate4k|rate0+self4k|the probes alone at 4 KiB|hit"
 )
@@ -215,7 +216,7 @@ wait_attached() {
 failed=0
 # results.tsv: release case rep ok ops_per_s ns_per_alloc cpu_ns_per_op rate gcs
 #              tracer_cpu_meas_s tracer_cpu_total_s tracer_hwm_kib probe_events drops note
-#              tracer_wall_s workload_cpu_share_pct
+#              tracer_wall_s workload_cpu_share_pct alloc_bytes_per_op allocs_per_op
 results=$tmp/results.tsv
 : > "$results"
 
@@ -228,7 +229,6 @@ run_one() { # tag bindir rep case-spec
 	# shellcheck disable=SC2086
 	"$dir/$build" -seconds "$secs" -warmup "$warmup" -wait -linger $wargs > "$f.target" 2>&1 &
 	tpid=$!
-	pids+=("$tpid")
 	if ! wait_line "$f.target" '^ready$' $((warmup + 60)); then
 		ok=0 note="workload not ready: $(head -c 200 "$f.target")"
 	fi
@@ -237,7 +237,6 @@ run_one() { # tag bindir rep case-spec
 		"$LEAKHOUND" trace -p "$tpid" -i "$interval" --json $targs > "$f.lh" 2> "$f.lherr" &
 		lpid=$!
 		t0=$(date +%s.%N)
-		pids+=("$lpid")
 		if ! wait_attached "$lpid" 30; then
 			ok=0 note="tracer did not attach: $(tr '\n' ' ' < "$f.lherr" | head -c 300)"
 		fi
@@ -290,12 +289,13 @@ run_one() { # tag bindir rep case-spec
 		failed=$((failed + 1))
 		echo "FAILED $tag $name rep $rep: $note" >&2
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tag" "$name" "$rep" "$ok" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tag" "$name" "$rep" "$ok" \
 		"$(kv ops_per_s)" "$(kv ns_per_alloc)" "$(kv cpu_ns_per_op)" "$rate" "$(kv gcs)" \
 		"$(awk -v a="$c0" -v b="$c1" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%.2f", b - a }')" \
 		"${tot:--}" "${hwm:--}" "$ev" "$drops" "$note" "$wall" \
 		"$(awk -v c="$(kv cpu_s)" -v s="$(kv seconds)" -v p="$(kv procs)" 'BEGIN { if (s * p > 0) printf "%.1f", c * 100 / (s * p); else print "-" }')" \
-		>> "$results"
+		"$(awk -v b="$(kv alloc_bytes)" -v o="$(kv ops)" 'BEGIN { if (o > 0) printf "%.0f", b / o; else print "-" }')" \
+		"$(kv allocs_per_op)" >> "$results"
 	printf '  %-8s %-22s rep %d: %s ops/s%s\n' "$tag" "$name" "$rep" "$(kv ops_per_s)" \
 		"$([ $ok = 1 ] || echo " FAILED")" >&2
 }
@@ -328,9 +328,21 @@ hit_cost() { # tag case base
 	awk -v a="$(col "$1" "$3" 7 | median)" -v b="$(col "$1" "$2" 7 | median)" -v h="$h" 'BEGIN {
 		if (h != "-" && h > 0 && a != "-" && b != "-") printf "%.1f", (b - a) / h }'
 }
+# the runtime's own CPU (ns) per sampled allocation: CPU/op difference over samples per op
+# (allocated bytes per op / rate; at rate 1 every allocation)
+sample_cost() { # tag case base
+	local rate
+	rate=$(col "$1" "$2" 8 | median)
+	awk -v a="$(col "$1" "$3" 7 | median)" -v b="$(col "$1" "$2" 7 | median)" \
+		-v y="$(col "$1" "$2" 18 | median)" -v n="$(col "$1" "$2" 19 | median)" -v r="$rate" 'BEGIN {
+		if (r == "-" || r <= 0 || y == "-" || a == "-" || b == "-") exit
+		s = r == 1 ? n : y / r
+		printf "%.1f", (b - a) / s }'
+}
 report() { # tag
-	local tag=$1 c name n dcost
+	local tag=$1 c name n dcost dsample
 	dcost=$(hit_cost "$tag" rate0+trace-rate4k rate0+self4k)
+	dsample=$(sample_cost "$tag" rate0+self4k rate0)
 	printf '\n== %s: %s x %s s measured after %s s warm-up, tracer `trace -p PID -i %s --json`\n' \
 		"$tag" "$reps" "$secs" "$warmup" "$interval"
 	printf '%-22s %4s %9s %9s %10s %5s %7s %4s %7s %8s %7s %9s %6s\n' case runs ops/s ns/alloc \
@@ -384,7 +396,22 @@ report() { # tag
 				cs, b, t[1], (t[1] - 1) * 100, t[2], t[3], cpu, (cpu - 1) * 100
 			printf "      %s\n", w
 		}'
-		if [ -n "$hit" ]; then
+		if [ "$hit" = sample ]; then
+			local rate spo
+			rate=$(col "$tag" "$cs" 8 | median)
+			spo=$(awk -v b="$(col "$tag" "$cs" 18 | median)" -v n="$(col "$tag" "$cs" 19 | median)" -v r="$rate" 'BEGIN { if (r > 0 && b > 0) printf "%.6f", (r == 1 ? n : b / r) }')
+			awk -v s="$spo" -v c="$(sample_cost "$tag" "$cs" "$base")" -v d="$dsample" -v isd="$([ "$grp" = d ] && echo 1)" \
+				-v b="$(col "$tag" "$base" 7 | median)" 'BEGIN {
+				if (s == "" || s <= 0) exit
+				printf "      %.4f sampled allocations per operation; CPU/op difference per sample %.2f us", s, c / 1000
+				if (!isd && b > 0 && s * 5000 / b < 0.02)
+					printf " (noise here: at even 5 us a sample they would be < 2%% of CPU/op)"
+				if (!isd && d != "" && b > 0)
+					printf ";\n      with (d)'"'"'s %.2f us a sample, the runtime'"'"'s sampling costs %+.2f%% CPU/op", d / 1000, s * d * 100 / b
+				printf "\n"
+			}'
+		fi
+		if [ "$hit" = hit ]; then
 			local hpo cost
 			hpo=$(hits_per_op "$tag" "$cs")
 			cost=$(hit_cost "$tag" "$cs" "$base")
@@ -410,7 +437,6 @@ verify_switch() { # tag dir
 	local f=$tmp/$1.switch tpid rc allocs rate by res
 	"$2/nopprof" -seconds 1 -warmup 0 -wait -linger -memprofilerate 524288 > "$f.target" 2>&1 &
 	tpid=$!
-	pids+=("$tpid")
 	wait_line "$f.target" '^ready$' 60
 	"$LEAKHOUND" trace -p "$tpid" --no-write -i 1 -d 3 --json > "$f.lh" 2> "$f.lherr"
 	rc=$?
