@@ -19,13 +19,14 @@
 #include "goheap.skel.h"
 
 #define GOHEAP_MAX_TARGETS LH_GOHEAP_MAX_TARGETS
-#define NPROBES 3
+#define NPROBES		   4
 
 const struct goheap_probe goheap_probes[NPROBES] = {
-	{ HOOK_PROFILEALLOC, "lh_goheap_alloc", true },
-	{ HOOK_FREESPECIAL, "lh_goheap_free", true },
+	{HOOK_PROFILEALLOC, "lh_goheap_alloc", GOHEAP_SAMPLED, true},
+	{HOOK_FREESPECIAL, "lh_goheap_free", GOHEAP_SAMPLED, true},
 	/* ties objects to the runtime's buckets (history shares site identity); optional */
-	{ HOOK_SETPROFILEBUCKET, "lh_goheap_bucket", false },
+	{HOOK_SETPROFILEBUCKET, "lh_goheap_bucket", GOHEAP_SAMPLED, false},
+	{HOOK_MALLOCGC, "lh_goheap_mallocgc", GOHEAP_MALLOCGC, true},
 };
 const int goheap_nprobes = NPROBES;
 
@@ -46,8 +47,10 @@ static struct bpf_program *prog_of(struct goheap *gh, int i)
 		return gh->skel->progs.lh_goheap_alloc;
 	case 1:
 		return gh->skel->progs.lh_goheap_free;
-	default:
+	case 2:
 		return gh->skel->progs.lh_goheap_bucket;
+	default:
+		return gh->skel->progs.lh_goheap_mallocgc;
 	}
 }
 
@@ -107,11 +110,13 @@ uint32_t goheap__prog_id(const struct goheap *gh, int i)
 	return info.id;
 }
 
-static int make_cfg(struct target *t, struct lh_goheap_cfg *c, const char **what)
+static int make_cfg(struct target *t, const struct goheap_opts *o, struct lh_goheap_cfg *c,
+		    const char **what)
 {
 	const struct go_offsets *off = &t->bin->offsets;
 	const struct go_global *ms = &t->bin->globals.global[GLOBAL_MEMSTATS];
 	const struct go_hook *alloc = &t->bin->hooks.hook[HOOK_PROFILEALLOC];
+	const struct go_hook *malloc = &t->bin->hooks.hook[HOOK_MALLOCGC];
 
 	memset(c, 0, sizeof(*c));
 	if (off->val[OFF_SPECIAL_KIND] < 0 || off->val[CONST_KIND_SPECIAL_PROFILE] < 0) {
@@ -124,11 +129,16 @@ static int make_cfg(struct target *t, struct lh_goheap_cfg *c, const char **what
 		c->numgc_addr = ms->addr + t->bias + off->val[OFF_MSTATS_NUMGC];
 	c->alloc_ra_sp_off = alloc->site.ra_sp_off;
 	c->alloc_frame_set = alloc->site.frame_set;
+	c->malloc_ra_sp_off = malloc->site.ra_sp_off;
+	c->malloc_frame_set = malloc->site.frame_set;
+	c->rate = o->rate;
+	c->keep_shift = o->keep_shift;
+	c->budget = o->budget;
 	return 0;
 }
 
 static int attach_probes(struct goheap *gh, struct goheap_target *gt, struct target *t,
-			 const char **what)
+			 unsigned int mode, const char **what)
 {
 	char path[64];
 	int err;
@@ -139,6 +149,8 @@ static int attach_probes(struct goheap *gh, struct goheap_target *gt, struct tar
 		const struct go_hook *h = &t->bin->hooks.hook[goheap_probes[i].hook];
 		LIBBPF_OPTS(bpf_uprobe_opts, opts);
 
+		if (!(goheap_probes[i].mode & mode))
+			continue;
 		if (!h->has_site) {
 			if (!goheap_probes[i].required)
 				continue;
@@ -156,7 +168,8 @@ static int attach_probes(struct goheap *gh, struct goheap_target *gt, struct tar
 	return 0;
 }
 
-int goheap__attach(struct goheap *gh, struct target *t, const char **what)
+int goheap__attach(struct goheap *gh, struct target *t, const struct goheap_opts *o,
+		   const char **what)
 {
 	struct lh_goheap_tstate ts = {};
 	struct lh_goheap_cfg c;
@@ -170,7 +183,7 @@ int goheap__attach(struct goheap *gh, struct target *t, const char **what)
 			gt = &gh->tgt[i];
 	if (!gt)
 		return -ENOSPC;
-	err = make_cfg(t, &c, what);
+	err = make_cfg(t, o, &c, what);
 	if (err)
 		return err;
 	err = bpf_map__update_elem(gh->skel->maps.tstate, &key, sizeof(key), &ts, sizeof(ts),
@@ -183,10 +196,26 @@ int goheap__attach(struct goheap *gh, struct target *t, const char **what)
 		return err;
 	}
 	gt->pid = t->pid;
-	err = attach_probes(gh, gt, t, what);
+	err = attach_probes(gh, gt, t, o->mode, what);
 	if (err)
 		goheap__detach(gh, t->pid);
 	return err;
+}
+
+int goheap__configure(struct goheap *gh, pid_t pid, const struct goheap_opts *o)
+{
+	struct lh_goheap_cfg c;
+	__u32 key = pid;
+	int err;
+
+	err = bpf_map__lookup_elem(gh->skel->maps.cfg, &key, sizeof(key), &c, sizeof(c), 0);
+	if (err)
+		return err;
+	c.rate = o->rate;
+	c.keep_shift = o->keep_shift;
+	c.budget = o->budget;
+	return bpf_map__update_elem(gh->skel->maps.cfg, &key, sizeof(key), &c, sizeof(c),
+				    BPF_EXIST);
 }
 
 /* Deletes every key of map whose leading __u32 is pid. */
@@ -214,6 +243,7 @@ int goheap__detach(struct goheap *gh, pid_t pid)
 			target_detach(&gh->tgt[i]);
 	bpf_map__delete_elem(gh->skel->maps.cfg, &key, sizeof(key), 0);
 	bpf_map__delete_elem(gh->skel->maps.tstate, &key, sizeof(key), 0);
+	bpf_map__delete_elem(gh->skel->maps.countdown, &key, sizeof(key), 0);
 	drop_keys(gh->skel->maps.live, sizeof(struct lh_goheap_live_key), pid);
 	drop_keys(gh->skel->maps.stacks, sizeof(struct lh_goheap_stack_key), pid);
 	return 0;
@@ -320,7 +350,12 @@ static int read_live(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 		site = bsearch(&probe, s->sites, s->nsites, sizeof(*s->sites), cmp_id);
 		if (!site)
 			continue; /* stack inserted after read_sites: next interval */
-		goheap_scale(lv.size, rate, &o, &b);
+		/* each object at the rate and back-off weight it was recorded with */
+		goheap_scale(lv.size, lv.rate ? lv.rate : rate, &o, &b);
+		if (lv.weight > 1) {
+			o *= lv.weight;
+			b *= lv.weight;
+		}
 		site->live_objects++;
 		site->live_bytes += lv.size;
 		site->inuse_objects += o;
@@ -355,6 +390,13 @@ int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 	if (err)
 		goheap_snap__release(s);
 	return err;
+}
+
+int goheap__tstate(struct goheap *gh, pid_t pid, struct lh_goheap_tstate *ts)
+{
+	__u32 key = pid;
+
+	return bpf_map__lookup_elem(gh->skel->maps.tstate, &key, sizeof(key), ts, sizeof(*ts), 0);
 }
 
 void goheap_snap__release(struct goheap_snap *s)

@@ -33,6 +33,14 @@
 #define DEFAULT_RATE (512 * 1024)
 #define MAX_FRAMES 64
 #define MAX_SUSPECTS 16
+/*
+ * Recorded probe events per second and target. One costs a few µs here (the uprobe trap,
+ * a frame-pointer walk, two map updates: docs/PERFORMANCE.md): 10000/s is a few % of a CPU.
+ */
+#define DEFAULT_BUDGET 10000
+/* Back-off steps: the rate, or the 1-in-2^k share of events kept, moves by this factor. */
+#define BACKOFF_SHIFT  2
+#define MAX_KEEP_SHIFT 20
 
 struct trace_opts {
 	pid_t pid;
@@ -43,6 +51,8 @@ struct trace_opts {
 	bool json;
 	bool no_write;
 	bool dry_run;
+	bool mallocgc;	/* a probe on every mallocgc, BPF-side sampling */
+	int64_t budget; /* recorded events per second; 0: no limit */
 	const char *outdir;
 };
 
@@ -52,8 +62,13 @@ struct tracer {
 	struct goheap *gh;
 	uint64_t rate_addr;	/* runtime address of runtime.MemProfileRate; 0: unknown */
 	int64_t old_rate;
-	int64_t rate;		/* in effect */
+	int64_t want_rate; /* to write after attaching; 0: none */
+	int64_t rate;	   /* in effect */
 	bool wrote_rate;
+	struct goheap_opts gopt; /* mode, BPF-side rate, back-off, budget */
+	uint64_t budget_skips;	 /* as of the last check */
+	int backoffs;
+	char backoff_msg[256]; /* the last back-off, for reports */
 	struct model *model;
 	bool history;		/* the runtime's profile is read: pre-attach sites */
 	struct goheap_snap base;	/* its sites at attach */
@@ -81,13 +96,22 @@ static void usage(FILE *out)
 		"  -d, --duration SECS  stop after this long (default: Ctrl-C or target exit)\n"
 		"  -n, --top N          sites per report (default 10)\n"
 		"      --rate BYTES     sampling rate to set when the target samples none\n"
-		"                       (default 524288; 1 = every allocation, slow)\n"
+		"                       (default 524288; 1 = every allocation, slow: add\n"
+		"                       --budget 0 to keep it under load)\n"
 		"      --no-write       never write target memory (heap tracing then needs\n"
-		"                       sampling already on in the target)\n"
+		"                       sampling already on in the target, or --mallocgc)\n"
+		"      --mallocgc       probe every allocation and sample in BPF at --rate,\n"
+		"                       writing nothing: allocation profile only (no in-use,\n"
+		"                       no suspects), and a trap per allocation: allocation-\n"
+		"                       heavy code runs many times slower\n"
+		"      --budget N       recorded probe events per second before backing off\n"
+		"                       (a higher rate, or fewer events kept; default %d, 0 =\n"
+		"                       no limit)\n"
 		"      --dry-run        list every probe and write, touch nothing\n"
 		"      --json           one JSON object per report per line (docs/TRACE.md)\n"
 		"  -o, --output DIR     a pprof heap profile per report: DIR/heap-PID-N.pb.gz\n"
-		"  -h, --help           this help\n");
+		"  -h, --help           this help\n",
+		DEFAULT_BUDGET);
 }
 
 static int parse_num(const char *s, double min, double max, double *out)
@@ -106,22 +130,24 @@ static int parse_num(const char *s, double min, double max, double *out)
 static int parse_opts(int argc, char **argv, struct trace_opts *o)
 {
 	static const struct option opts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "top", required_argument, NULL, 'n' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "no-write", no_argument, NULL, 'W' },
-		{ "dry-run", no_argument, NULL, 'D' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
+		{"pid", required_argument, NULL, 'p'},
+		{"interval", required_argument, NULL, 'i'},
+		{"duration", required_argument, NULL, 'd'},
+		{"top", required_argument, NULL, 'n'},
+		{"rate", required_argument, NULL, 'r'},
+		{"no-write", no_argument, NULL, 'W'},
+		{"dry-run", no_argument, NULL, 'D'},
+		{"mallocgc", no_argument, NULL, 'M'},
+		{"budget", required_argument, NULL, 'B'},
+		{"json", no_argument, NULL, 'j'},
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	double v;
 	int c;
 
-	*o = (struct trace_opts){ .interval = 10, .top = 10 };
+	*o = (struct trace_opts){.interval = 10, .top = 10, .budget = DEFAULT_BUDGET};
 	while ((c = getopt_long(argc, argv, "p:i:d:n:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -153,6 +179,14 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 		case 'D':
 			o->dry_run = true;
 			break;
+		case 'M':
+			o->mallocgc = true;
+			break;
+		case 'B':
+			if (parse_num(optarg, 0, UINT32_MAX, &v))
+				goto bad;
+			o->budget = v;
+			break;
 		case 'j':
 			o->json = true;
 			break;
@@ -173,7 +207,13 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 	}
 	return 0;
 bad:
-	log_err("trace: invalid value '%s' for -%c", optarg, c == 'r' ? 'r' : c);
+	log_err("trace: invalid value '%s' for %s", optarg,
+		c == 'r'   ? "--rate"
+		: c == 'B' ? "--budget"
+		: c == 'p' ? "-p"
+		: c == 'i' ? "-i"
+		: c == 'd' ? "-d"
+			   : "-n");
 	return -EINVAL;
 }
 
@@ -213,6 +253,11 @@ static void rate_restore(struct tracer *tr)
 
 /* ---- setup ---- */
 
+static unsigned int mode_of(const struct tracer *tr)
+{
+	return tr->o.mallocgc ? GOHEAP_MALLOCGC : GOHEAP_SAMPLED;
+}
+
 static int check_target(struct tracer *tr)
 {
 	struct gobin *b = tr->t->bin;
@@ -226,6 +271,8 @@ static int check_target(struct tracer *tr)
 	for (int i = 0; i < goheap_nprobes; i++) {
 		const struct go_hook *h = &b->hooks.hook[goheap_probes[i].hook];
 
+		if (!(goheap_probes[i].mode & mode_of(tr)))
+			continue;
 		if (goheap_probes[i].required && !h->has_site) {
 			log_err("process %d: no probe site for %s: %s", tr->t->pid, h->symbol,
 				h->error ? h->error : "not found");
@@ -233,6 +280,8 @@ static int check_target(struct tracer *tr)
 		}
 	}
 	if (!g->found) {
+		if (tr->o.mallocgc)
+			return 0; /* the rate is not read nor written in this mode */
 		log_err("process %d: runtime.MemProfileRate not found (%s): cannot tell whether "
 			"the runtime samples the heap", tr->t->pid, g->error ? g->error : "?");
 		return -ENOENT;
@@ -251,6 +300,8 @@ static void print_probes(struct tracer *tr)
 	for (int i = 0; i < goheap_nprobes; i++) {
 		const struct go_hook *h = &b->hooks.hook[goheap_probes[i].hook];
 
+		if (!(goheap_probes[i].mode & mode_of(tr)))
+			continue;
 		if (!h->has_site) {
 			printf("probe  %-26s not attached: %s\n", h->symbol,
 			       h->error ? h->error : "no site");
@@ -263,12 +314,37 @@ static void print_probes(struct tracer *tr)
 	}
 }
 
-/* Decides the sampling rate; writes it unless --dry-run / --no-write. */
+/*
+ * --mallocgc: nothing is read or written in the target; the probe samples every ~rate
+ * bytes allocated, in BPF.
+ */
+static int setup_mallocgc(struct tracer *tr)
+{
+	tr->rate = tr->o.rate ? tr->o.rate : DEFAULT_RATE;
+	if (tr->o.dry_run)
+		printf("write  none: --mallocgc samples in BPF, 1 allocation per ~%" PRId64
+		       " bytes\n",
+		       tr->rate);
+	else if (!tr->o.json)
+		printf("--mallocgc: a probe on every allocation (allocation-heavy code runs many "
+		       "times slower), sampled in BPF every ~%" PRId64 " bytes; allocation "
+		       "profile only: no in-use bytes, no leak suspects\n",
+		       tr->rate);
+	return 0;
+}
+
+/*
+ * Decides the sampling rate: the target's own when it samples, else DEFAULT_RATE or
+ * --rate, to be written after the probes are attached (apply_rate), unless --dry-run or
+ * --no-write.
+ */
 static int setup_rate(struct tracer *tr)
 {
 	int64_t want = tr->o.rate ? tr->o.rate : DEFAULT_RATE;
 	int err;
 
+	if (tr->o.mallocgc)
+		return setup_mallocgc(tr);
 	err = rate_read(tr, &tr->old_rate);
 	if (err) {
 		log_err("process %d: cannot read runtime.MemProfileRate: %s", tr->t->pid,
@@ -294,23 +370,96 @@ static int setup_rate(struct tracer *tr)
 		if (tr->old_rate > 0)
 			return 0; /* --rate without permission to write: keep the target's */
 		log_err("process %d: heap sampling is off (runtime.MemProfileRate = 0, the linker "
-			"disabled it) and --no-write forbids turning it on: Go heap tracing off "
-			"(the --mallocgc mode is not built in yet)", tr->t->pid);
+			"disabled it) and --no-write forbids turning it on: Go heap tracing off. "
+			"--mallocgc traces without writing, at the price of a probe on every "
+			"allocation",
+			tr->t->pid);
 		return -EPERM;
 	}
-	err = rate_write(tr, want);
+	tr->want_rate = want;
+	tr->rate = want;
+	return 0;
+}
+
+/* Writes the rate setup_rate() chose; the probes are attached, so no sample is missed. */
+static int apply_rate(struct tracer *tr)
+{
+	int err;
+
+	if (!tr->want_rate)
+		return 0;
+	err = rate_write(tr, tr->want_rate);
 	if (err) {
 		log_err("process %d: cannot write runtime.MemProfileRate: %s", tr->t->pid,
 			strerror(-err));
 		return err;
 	}
 	tr->wrote_rate = true;
-	tr->rate = want;
 	if (!tr->o.json)
 		printf("set runtime.MemProfileRate %" PRId64 " -> %" PRId64 " in process %d "
 		       "(the old value is put back on exit; not if leakhound is SIGKILLed)\n",
-		       tr->old_rate, want, tr->t->pid);
+		       tr->old_rate, tr->want_rate, tr->t->pid);
+	fflush(stdout);
 	return 0;
+}
+
+/*
+ * The probe budget (DESIGN.md §3, Safety): BPF records at most o.budget events per
+ * second and counts the rest as budget_skip. When it had to, back off by BACKOFF_SHIFT
+ * powers of two: the sampling rate when it is ours (written by leakhound, or the BPF-side
+ * rate of --mallocgc), else the share of events recorded (each recorded object then
+ * weighs 2^keep_shift). Checked every second.
+ */
+static void check_budget(struct tracer *tr)
+{
+	struct lh_goheap_tstate ts;
+	struct goheap_opts o = tr->gopt;
+	uint64_t skips;
+	char what[96];
+	int err;
+
+	if (!tr->o.budget || goheap__tstate(tr->gh, tr->t->pid, &ts))
+		return;
+	skips = ts.budget_skips - tr->budget_skips;
+	tr->budget_skips = ts.budget_skips;
+	if (!skips)
+		return;
+	if ((tr->wrote_rate || tr->o.mallocgc) && tr->rate < (1 << 30)) {
+		int64_t rate = tr->rate << BACKOFF_SHIFT;
+
+		if (rate > (1 << 30))
+			rate = 1 << 30;
+		if (!tr->o.mallocgc) {
+			err = rate_write(tr, rate);
+			if (err) {
+				log_warn("process %d: cannot raise runtime.MemProfileRate: %s",
+					 tr->t->pid, strerror(-err));
+				return;
+			}
+		}
+		snprintf(what, sizeof(what), "sampling rate %" PRId64 " -> %" PRId64, tr->rate,
+			 rate);
+		tr->rate = rate;
+		o.rate = rate;
+	} else if (o.keep_shift < MAX_KEEP_SHIFT) {
+		o.keep_shift += BACKOFF_SHIFT;
+		snprintf(what, sizeof(what), "events recorded 1 in %u -> 1 in %u",
+			 1U << tr->gopt.keep_shift, 1U << o.keep_shift);
+	} else {
+		return; /* nothing left to give: the budget keeps cutting, counted */
+	}
+	err = goheap__configure(tr->gh, tr->t->pid, &o);
+	if (err) {
+		log_warn("process %d: cannot reconfigure the probes: %s", tr->t->pid,
+			 strerror(-err));
+		return;
+	}
+	tr->gopt = o;
+	tr->backoffs++;
+	snprintf(tr->backoff_msg, sizeof(tr->backoff_msg),
+		 "%" PRIu64 " events over the budget not recorded; backed off: %s", skips, what);
+	log_warn("process %d: probe budget %" PRId64 "/s exceeded: %s", tr->t->pid, tr->o.budget,
+		 tr->backoff_msg);
 }
 
 /* ---- reports ---- */
@@ -431,7 +580,9 @@ static int cmp_inuse(const void *a, const void *b)
 
 	if (x->inuse_bytes != y->inuse_bytes)
 		return x->inuse_bytes < y->inuse_bytes ? 1 : -1;
-	return x->stack.alloc_bytes < y->stack.alloc_bytes ? 1 : -1;
+	if (x->stack.alloc_bytes != y->stack.alloc_bytes)
+		return x->stack.alloc_bytes < y->stack.alloc_bytes ? 1 : -1;
+	return 0;
 }
 
 static uint64_t min_ts(uint64_t a, uint64_t b)
@@ -609,11 +760,18 @@ static void site_alloc(struct tracer *tr, const struct goheap_site *x, int64_t *
 		*bytes = x->hist_alloc_bytes;
 		return;
 	}
+	if (tr->o.mallocgc) {
+		/* estimated in BPF already (bpf/goheap.bpf.c) */
+		*objects = x->stack.allocs;
+		*bytes = x->stack.alloc_bytes;
+		return;
+	}
 	mprof__scale(x->stack.allocs, x->stack.alloc_bytes, tr->rate, objects, bytes);
 }
 
 struct totals {
 	double inuse_bytes, inuse_objects, recent_bytes;
+	double alloc_bytes, alloc_objects;
 	uint32_t numgc;
 	bool have_numgc;
 	uint64_t events, drops;
@@ -632,14 +790,21 @@ static int read_numgc(struct tracer *tr, uint32_t *numgc)
 	return target__read(tr->t, ms->addr + tr->t->bias + off, numgc, sizeof(*numgc));
 }
 
-static void compute_totals(const struct goheap_snap *s, struct totals *tot)
+static void compute_totals(struct tracer *tr, const struct goheap_snap *s, struct totals *tot)
 {
 	for (size_t i = 0; i < s->nsites; i++) {
+		int64_t ao = 0, ab = 0;
+
 		tot->inuse_bytes += s->sites[i].inuse_bytes;
 		tot->recent_bytes += s->sites[i].recent_bytes;
 		tot->inuse_objects += s->sites[i].inuse_objects;
+		site_alloc(tr, &s->sites[i], &ao, &ab);
+		tot->alloc_objects += ao;
+		tot->alloc_bytes += ab;
 	}
-	tot->events = s->ts.allocs + s->ts.frees;
+	/* probe hits: mallocgc's in --mallocgc mode, else the sampled hook's and its frees */
+	tot->events = tr->o.mallocgc ? s->ts.mallocgc_calls
+				     : s->ts.allocs + s->ts.frees + s->ts.frees_untracked;
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		tot->drops += s->stats[i];
 }
@@ -702,19 +867,39 @@ static void report_text(struct tracer *tr, const struct goheap_snap *s, const st
 
 	printf("\n=== leakhound trace: pid %d %s (%s), report %d at +%.0fs\n", tr->t->pid,
 	       tr->t->exe, tr->t->bin->bi.version_str, tr->nreport, now_s(&tr->start));
-	printf("sampling rate %" PRId64 "%s; live heap as of the last GC (sampled, scaled) %.0f "
-	       "bytes in %.0f objects %s, %.0f bytes allocated since; GC cycles ", tr->rate,
-	       tr->wrote_rate ? " (set by leakhound)" : "", tot->inuse_bytes, tot->inuse_objects,
-	       tr->history ? "(with history before attach)" : "(allocated since attach)",
-	       tot->recent_bytes);
+	if (tr->o.mallocgc)
+		printf("--mallocgc: every allocation probed, sampled in BPF every ~%" PRId64
+		       " bytes; allocation profile only (no in-use bytes, no suspects); "
+		       "allocated since attach (estimated) %.0f bytes in %.0f objects; GC cycles ",
+		       tr->rate, tot->alloc_bytes, tot->alloc_objects);
+	else
+		printf("sampling rate %" PRId64 "%s; live heap as of the last GC (sampled, "
+		       "scaled) %.0f bytes in %.0f objects %s, %.0f bytes allocated since; GC "
+		       "cycles ",
+		       tr->rate, tr->wrote_rate ? " (set by leakhound)" : "", tot->inuse_bytes,
+		       tot->inuse_objects,
+		       tr->history ? "(with history before attach)" : "(allocated since attach)",
+		       tot->recent_bytes);
 	if (tot->have_numgc)
 		printf("%u\n", tot->numgc);
 	else
 		printf("unknown\n");
-	printf("probe events %" PRIu64 " (allocs %" PRIu64 ", frees %" PRIu64 ", frees of "
-	       "pre-attach objects %" PRIu64 "); drops/failures %" PRIu64 "\n", tot->events,
-	       (uint64_t)s->ts.allocs, (uint64_t)s->ts.frees, (uint64_t)s->ts.frees_untracked,
-	       tot->drops);
+	if (tr->o.mallocgc)
+		printf("probe events %" PRIu64 " (mallocgc calls %" PRIu64 ", samples %" PRIu64
+		       "); drops/failures %" PRIu64 "\n",
+		       tot->events, (uint64_t)s->ts.mallocgc_calls, (uint64_t)s->ts.allocs,
+		       tot->drops);
+	else
+		printf("probe events %" PRIu64 " (allocs %" PRIu64 ", frees %" PRIu64 ", frees "
+		       "of pre-attach objects %" PRIu64 "); drops/failures %" PRIu64 "\n",
+		       tot->events, (uint64_t)s->ts.allocs, (uint64_t)s->ts.frees,
+		       (uint64_t)s->ts.frees_untracked, tot->drops);
+	if (tr->o.budget && tr->backoffs)
+		printf("probe budget %" PRId64 " events/s: exceeded, backed off %d times; last: "
+		       "%s\n",
+		       tr->o.budget, tr->backoffs, tr->backoff_msg);
+	else if (tr->o.budget)
+		printf("probe budget %" PRId64 " events/s: not exceeded\n", tr->o.budget);
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		if (s->stats[i])
 			printf("  %s: %" PRIu64 "\n", stat_names[i], s->stats[i]);
@@ -729,13 +914,20 @@ static void report_text(struct tracer *tr, const struct goheap_snap *s, const st
 		       x->confidence);
 		print_stack(tr, site_by_key(s, x->site_id));
 	}
-	printf("top sites by live bytes:\n");
+	printf("top sites by %s:\n", tr->o.mallocgc ? "allocated bytes" : "live bytes");
 	for (size_t i = 0; i < n; i++) {
 		const struct goheap_site *site = &s->sites[i];
 
 		int64_t ao = 0, ab = 0;
 
 		site_alloc(tr, site, &ao, &ab);
+		if (tr->o.mallocgc) {
+			printf("#%zu allocated %" PRId64 " bytes in %" PRId64
+			       " objects (estimated)\n",
+			       i + 1, ab, ao);
+			print_stack(tr, site);
+			continue;
+		}
 		printf("#%zu live %.0f bytes in %.0f objects, %+.0f bytes since attach", i + 1,
 		       site->inuse_bytes, site->inuse_objects,
 		       site->inuse_bytes - site->base_bytes);
@@ -818,6 +1010,21 @@ static void sites_json(struct tracer *tr, const struct goheap_snap *s, cJSON *gh
 	}
 }
 
+static void budget_json(struct tracer *tr, cJSON *root)
+{
+	cJSON *b = cJSON_AddObjectToObject(root, "budget");
+
+	if (!b)
+		return;
+	cJSON_AddNumberToObject(b, "events_per_s", tr->o.budget);
+	cJSON_AddNumberToObject(b, "backoffs", tr->backoffs);
+	cJSON_AddNumberToObject(b, "keep_1_in", 1U << tr->gopt.keep_shift);
+	if (tr->backoffs)
+		cJSON_AddStringToObject(b, "last", tr->backoff_msg);
+	else
+		cJSON_AddNullToObject(b, "last");
+}
+
 static int report_json(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
 {
 	cJSON *root = cJSON_CreateObject(), *gh, *st;
@@ -834,6 +1041,7 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
 	cJSON_AddStringToObject(root, "time", tbuf);
 	cJSON_AddNumberToObject(root, "interval_s", tr->o.interval);
 	cJSON_AddNumberToObject(root, "report", tr->nreport);
+	cJSON_AddNumberToObject(root, "elapsed_s", now_s(&tr->start));
 	cJSON_AddStringToObject(root, "exe", tr->t->exe);
 	cJSON_AddStringToObject(root, "go_version", tr->t->bin->bi.version_str);
 	gh = cJSON_AddObjectToObject(root, "go_heap");
@@ -841,6 +1049,9 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
 		cJSON_AddNumberToObject(gh, "inuse_bytes", (uint64_t)tot->inuse_bytes);
 		cJSON_AddNumberToObject(gh, "inuse_objects", (uint64_t)tot->inuse_objects);
 		cJSON_AddNumberToObject(gh, "recent_bytes", (uint64_t)tot->recent_bytes);
+		cJSON_AddStringToObject(gh, "mode", tr->o.mallocgc ? "mallocgc" : "sampled");
+		cJSON_AddNumberToObject(gh, "alloc_bytes", (uint64_t)tot->alloc_bytes);
+		cJSON_AddNumberToObject(gh, "alloc_objects", (uint64_t)tot->alloc_objects);
 		cJSON_AddNumberToObject(gh, "sample_rate", tr->rate);
 		cJSON_AddBoolToObject(gh, "sample_rate_set_by_leakhound", tr->wrote_rate);
 		cJSON_AddBoolToObject(gh, "history", tr->history);
@@ -859,11 +1070,14 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
 		cJSON_AddNumberToObject(st, "probe_frees", s->ts.frees);
 		cJSON_AddNumberToObject(st, "probe_frees_untracked", s->ts.frees_untracked);
 		cJSON_AddNumberToObject(st, "probe_buckets", s->ts.buckets);
+		cJSON_AddNumberToObject(st, "probe_mallocgc", s->ts.mallocgc_calls);
+		cJSON_AddNumberToObject(st, "kept_out", s->ts.kept_out);
 		cJSON_AddNumberToObject(st, "live_entries", s->live_entries);
 		cJSON_AddNumberToObject(st, "drops", tot->drops);
 		for (int i = 0; i < LH_STAT__COUNT; i++)
 			cJSON_AddNumberToObject(st, stat_names[i], s->stats[i]);
 	}
+	budget_json(tr, root);
 	out = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	if (!out)
@@ -956,9 +1170,9 @@ static int report(struct tracer *tr)
 	merge_sites(tr, &s);
 	settle_sites(tr, &s);
 	tr->nreport++;
-	compute_totals(&s, tot);
+	compute_totals(tr, &s, tot);
 	run_model(tr, &s, tot);
-	qsort(s.sites, s.nsites, sizeof(*s.sites), cmp_inuse);
+	qsort(s.sites, s.nsites, sizeof(*s.sites), cmp_inuse); /* in --mallocgc: by allocations */
 	if (tr->o.json)
 		err = report_json(tr, &s, tot);
 	else
@@ -974,7 +1188,7 @@ static int report(struct tracer *tr)
 
 static int run(struct tracer *tr)
 {
-	double next = tr->o.interval;
+	double next = tr->o.interval, next_budget = 1;
 	bool alive = true;
 	int err = 0;
 
@@ -990,6 +1204,10 @@ static int run(struct tracer *tr)
 			break;
 		if (tr->o.duration && t >= tr->o.duration)
 			break;
+		if (t >= next_budget) {
+			check_budget(tr);
+			next_budget = t + 1;
+		}
 		if (t >= next) {
 			err = report(tr);
 			if (err)
@@ -1047,7 +1265,12 @@ static int attach(struct tracer *tr)
 				      : "");
 		return err;
 	}
-	err = goheap__attach(tr->gh, tr->t, &what);
+	tr->gopt = (struct goheap_opts){
+		.mode = mode_of(tr),
+		.rate = tr->rate > 0 && tr->rate <= UINT32_MAX ? tr->rate : 0,
+		.budget = tr->o.budget,
+	};
+	err = goheap__attach(tr->gh, tr->t, &tr->gopt, &what);
 	if (err) {
 		if (!target_alive(tr))
 			log_err("process %d exited while attaching", tr->t->pid);
@@ -1080,14 +1303,18 @@ int cmd_trace(int argc, char **argv)
 		log_err("-o %s: %s", tr.o.outdir, strerror(errno));
 		goto out;
 	}
-	tr.model = model__new(NULL);
-	if (!tr.model) {
-		err = -errno;
-		log_err("leak model: %s", strerror(errno));
-		goto out;
+	if (!tr.o.mallocgc) {
+		tr.model = model__new(NULL);
+		if (!tr.model) {
+			err = -errno;
+			log_err("leak model: %s", strerror(errno));
+			goto out;
+		}
 	}
 	/* probes first, then sampling on: no sampled object is missed between the two */
 	err = attach(&tr);
+	if (!err)
+		err = apply_rate(&tr);
 	if (!err) {
 		history_setup(&tr);
 		err = run(&tr);
