@@ -32,6 +32,7 @@
 
 #include "leakhound.h"
 #include "stats.bpf.h"
+#include "budget.bpf.h"
 
 /* bpf_get_stack() is GPL-only. */
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -146,34 +147,17 @@ static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx, __s3
 	return st;
 }
 
-/*
- * Whether to record an event, and its weight: the random 1-in-2^keep_shift back-off, then
- * the budget of recorded events per second. The window reset races between CPUs; a few
- * events more or less in a window do not matter.
- */
 static __always_inline bool admit(const struct lh_goheap_cfg *c, struct lh_goheap_tstate *ts,
 				  __u32 *weight)
 {
-	__u32 shift = c->keep_shift & 31;
-	__u64 now;
+	struct lh_budget_ctr b = {
+		.kept_out = &ts->kept_out,
+		.budget_skips = &ts->budget_skips,
+		.window_ns = &ts->window_ns,
+		.window_events = &ts->window_events,
+	};
 
-	*weight = 1U << shift;
-	if (shift && (bpf_get_prandom_u32() & (*weight - 1))) {
-		__sync_fetch_and_add(&ts->kept_out, 1);
-		return false;
-	}
-	if (!c->budget)
-		return true;
-	now = bpf_ktime_get_ns();
-	if (now - ts->window_ns >= 1000000000ULL) {
-		ts->window_ns = now;
-		ts->window_events = 0;
-	}
-	if (__sync_fetch_and_add(&ts->window_events, 1) < c->budget)
-		return true;
-	__sync_fetch_and_add(&ts->budget_skips, 1);
-	stat_inc(LH_STAT_BUDGET);
-	return false;
+	return budget_admit(c->keep_shift, c->budget, &b, weight);
 }
 
 /* Adds allocs/bytes to the stack st (hashed to sk.id); false when the map is full. */

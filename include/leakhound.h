@@ -155,4 +155,57 @@ struct lh_goheap_stack {
 _Static_assert(sizeof(struct lh_goheap_stack) == 24 + 8 * LH_GOHEAP_STACK_DEPTH,
 	       "struct lh_goheap_stack layout changed");
 
+/* ---- goroutines.bpf.c: goroutine creation and exit, for `leakhound trace` ---- */
+
+/* Live goroutines over all targets, and distinct creation stacks. */
+#define LH_GOR_MAX_LIVE (256 * 1024)
+#define LH_GOR_MAX_STACKS (16 * 1024)
+/* Creation stacks kept of the creator's own creation, its creator's, ...: story 1's chain. */
+#define LH_GOR_ANCESTORS 3
+
+/* Per-target configuration, keyed by the kernel tgid. */
+struct lh_gor_cfg {
+	__s32 goid_off;		/* offsetof(runtime.g, goid) */
+	__s32 parent_goid_off;	/* offsetof(runtime.g, parentGoid), 1.21+; -1: none */
+	__s32 g_m_off;		/* offsetof(runtime.g, m) */
+	__s32 m_curg_off;	/* offsetof(runtime.m, curg) */
+	__u32 keep_shift;	/* record one creation in 2^keep_shift (budget back-off) */
+	__u32 budget;		/* recorded creations per second; 0: no limit */
+};
+_Static_assert(sizeof(struct lh_gor_cfg) == 24, "struct lh_gor_cfg layout changed");
+
+struct lh_gor_tstate {
+	__u64 creates;		/* newg_visible hits: goroutines made runnable */
+	__u64 exits;		/* exits of recorded goroutines */
+	__u64 exits_untracked;	/* exits of goroutines from before attach, or not recorded */
+	__u64 malgs;		/* malg hits: new g structs (not taken from the free list) */
+	__u64 kept_out;
+	__u64 budget_skips;
+	__u64 window_ns;
+	__u64 window_events;
+};
+_Static_assert(sizeof(struct lh_gor_tstate) == 64, "struct lh_gor_tstate layout changed");
+
+struct lh_gor_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 goid;
+};
+_Static_assert(sizeof(struct lh_gor_key) == 16, "struct lh_gor_key layout changed");
+
+/*
+ * A live goroutine created since attach. Creation stacks live in a stacks map of the
+ * same layout as the heap tracer's (struct lh_goheap_stack_key / lh_goheap_stack, with
+ * allocs counting creations from the stack).
+ */
+struct lh_gor_live {
+	__u64 stack_id;		/* its creation stack */
+	__u64 ts_ns;		/* bpf_ktime_get_ns() at creation */
+	__u64 parent_goid;	/* the creating goroutine */
+	__u64 anc[LH_GOR_ANCESTORS]; /* the creator's creation stack, its creator's...; 0: none */
+	__u32 weight;		/* 2^keep_shift when it was recorded */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct lh_gor_live) == 56, "struct lh_gor_live layout changed");
+
 #endif

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpfmaps.h"
 #include "goheap.h"
 #include "target.h"
 
@@ -140,14 +141,8 @@ static int make_cfg(struct target *t, const struct goheap_opts *o, struct lh_goh
 static int attach_probes(struct goheap *gh, struct goheap_target *gt, struct target *t,
 			 unsigned int mode, const char **what)
 {
-	char path[64];
-	int err;
-
-	/* /proc/PID/exe reaches the target's own file, in its mount namespace too */
-	snprintf(path, sizeof(path), "/proc/%d/exe", t->pid);
 	for (int i = 0; i < NPROBES; i++) {
 		const struct go_hook *h = &t->bin->hooks.hook[goheap_probes[i].hook];
-		LIBBPF_OPTS(bpf_uprobe_opts, opts);
 
 		if (!(goheap_probes[i].mode & mode))
 			continue;
@@ -157,12 +152,10 @@ static int attach_probes(struct goheap *gh, struct goheap_target *gt, struct tar
 			*what = h->symbol;
 			return -ENOENT;
 		}
-		gt->link[i] = bpf_program__attach_uprobe_opts(prog_of(gh, i), t->pid, path,
-							      h->site.file_off, &opts);
+		gt->link[i] = bpfmaps__attach_uprobe(prog_of(gh, i), t, h->site.file_off);
 		if (!gt->link[i]) {
-			err = -errno;
 			*what = h->symbol;
-			return err;
+			return -errno;
 		}
 	}
 	return 0;
@@ -218,22 +211,6 @@ int goheap__configure(struct goheap *gh, pid_t pid, const struct goheap_opts *o)
 				    BPF_EXIST);
 }
 
-/* Deletes every key of map whose leading __u32 is pid. */
-static void drop_keys(struct bpf_map *map, size_t ksize, pid_t pid)
-{
-	uint8_t key[32], next[32];
-	bool first = true;
-
-	if (ksize > sizeof(key))
-		return;
-	while (!bpf_map__get_next_key(map, first ? NULL : key, next, ksize)) {
-		first = false;
-		memcpy(key, next, ksize);
-		if (*(__u32 *)next == (__u32)pid)
-			bpf_map__delete_elem(map, next, ksize, 0);
-	}
-}
-
 int goheap__detach(struct goheap *gh, pid_t pid)
 {
 	__u32 key = pid;
@@ -244,8 +221,8 @@ int goheap__detach(struct goheap *gh, pid_t pid)
 	bpf_map__delete_elem(gh->skel->maps.cfg, &key, sizeof(key), 0);
 	bpf_map__delete_elem(gh->skel->maps.tstate, &key, sizeof(key), 0);
 	bpf_map__delete_elem(gh->skel->maps.countdown, &key, sizeof(key), 0);
-	drop_keys(gh->skel->maps.live, sizeof(struct lh_goheap_live_key), pid);
-	drop_keys(gh->skel->maps.stacks, sizeof(struct lh_goheap_stack_key), pid);
+	bpfmaps__drop_tgid(gh->skel->maps.live, sizeof(struct lh_goheap_live_key), pid);
+	bpfmaps__drop_tgid(gh->skel->maps.stacks, sizeof(struct lh_goheap_stack_key), pid);
 	return 0;
 }
 
@@ -258,28 +235,6 @@ void goheap_scale(uint64_t size, int64_t rate, double *objects, double *bytes)
 		scale = 1 / (1 - exp(-(double)size / (double)rate));
 	*objects = scale;
 	*bytes = scale * (double)size;
-}
-
-static int sum_stats(struct goheap *gh, uint64_t *out)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *vals;
-	int err = 0;
-
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	for (__u32 s = 0; s < LH_STAT__COUNT && !err; s++) {
-		err = bpf_map__lookup_elem(gh->skel->maps.stats, &s, sizeof(s), vals,
-					   ncpu * sizeof(*vals), 0);
-		out[s] = 0;
-		for (int c = 0; !err && c < ncpu; c++)
-			out[s] += vals[c];
-	}
-	free(vals);
-	return err;
 }
 
 static int read_sites(struct goheap *gh, pid_t pid, struct goheap_snap *s)
@@ -382,7 +337,7 @@ int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 	memset(s, 0, sizeof(*s));
 	bpf_map__lookup_elem(gh->skel->maps.tstate, &key, sizeof(key), &s->ts, sizeof(s->ts),
 			     0);
-	err = sum_stats(gh, s->stats);
+	err = bpfmaps__sum_stats(gh->skel->maps.stats, s->stats);
 	if (!err)
 		err = read_sites(gh, pid, s);
 	if (!err)

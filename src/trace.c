@@ -27,54 +27,8 @@
 #include "mprof.h"
 #include "pprof.h"
 #include "target.h"
+#include "trace_int.h"
 #include "x86dec.h"
-
-/* runtime/mprof.go: MemProfileRate's default, 512 KiB, also what we turn sampling on with */
-#define DEFAULT_RATE (512 * 1024)
-#define MAX_FRAMES 64
-#define MAX_SUSPECTS 16
-/*
- * Recorded probe events per second and target. One costs a few µs here (the uprobe trap,
- * a frame-pointer walk, two map updates: docs/PERFORMANCE.md): 10000/s is a few % of a CPU.
- */
-#define DEFAULT_BUDGET 10000
-/* Back-off steps: the rate, or the 1-in-2^k share of events kept, moves by this factor. */
-#define BACKOFF_SHIFT  2
-#define MAX_KEEP_SHIFT 20
-
-struct trace_opts {
-	pid_t pid;
-	double interval;
-	double duration;	/* 0: until Ctrl-C or target exit */
-	int64_t rate;		/* 0: the target's own, or DEFAULT_RATE when off */
-	int top;
-	bool json;
-	bool no_write;
-	bool dry_run;
-	bool mallocgc;	/* a probe on every mallocgc, BPF-side sampling */
-	int64_t budget; /* recorded events per second; 0: no limit */
-	const char *outdir;
-};
-
-struct tracer {
-	struct trace_opts o;
-	struct target *t;
-	struct goheap *gh;
-	uint64_t rate_addr;	/* runtime address of runtime.MemProfileRate; 0: unknown */
-	int64_t old_rate;
-	int64_t want_rate; /* to write after attaching; 0: none */
-	int64_t rate;	   /* in effect */
-	bool wrote_rate;
-	struct goheap_opts gopt; /* mode, BPF-side rate, back-off, budget */
-	uint64_t budget_skips;	 /* as of the last check */
-	int backoffs;
-	char backoff_msg[256]; /* the last back-off, for reports */
-	struct model *model;
-	bool history;		/* the runtime's profile is read: pre-attach sites */
-	struct goheap_snap base;	/* its sites at attach */
-	struct timespec start;
-	int nreport;
-};
 
 static volatile sig_atomic_t stop_flag;
 
@@ -130,18 +84,19 @@ static int parse_num(const char *s, double min, double max, double *out)
 static int parse_opts(int argc, char **argv, struct trace_opts *o)
 {
 	static const struct option opts[] = {
-		{"pid", required_argument, NULL, 'p'},
-		{"interval", required_argument, NULL, 'i'},
-		{"duration", required_argument, NULL, 'd'},
-		{"top", required_argument, NULL, 'n'},
-		{"rate", required_argument, NULL, 'r'},
-		{"no-write", no_argument, NULL, 'W'},
-		{"dry-run", no_argument, NULL, 'D'},
-		{"mallocgc", no_argument, NULL, 'M'},
-		{"budget", required_argument, NULL, 'B'},
-		{"json", no_argument, NULL, 'j'},
-		{"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
+		{ "pid", required_argument, NULL, 'p' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "top", required_argument, NULL, 'n' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "no-write", no_argument, NULL, 'W' },
+		{ "dry-run", no_argument, NULL, 'D' },
+		{ "mallocgc", no_argument, NULL, 'M' },
+		{ "no-goroutines", no_argument, NULL, 'G' },
+		{ "budget", required_argument, NULL, 'B' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	double v;
@@ -181,6 +136,9 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 			break;
 		case 'M':
 			o->mallocgc = true;
+			break;
+		case 'G':
+			o->no_goroutines = true;
 			break;
 		case 'B':
 			if (parse_num(optarg, 0, UINT32_MAX, &v))
@@ -369,12 +327,15 @@ static int setup_rate(struct tracer *tr)
 	if (tr->o.no_write) {
 		if (tr->old_rate > 0)
 			return 0; /* --rate without permission to write: keep the target's */
-		log_err("process %d: heap sampling is off (runtime.MemProfileRate = 0, the linker "
-			"disabled it) and --no-write forbids turning it on: Go heap tracing off. "
-			"--mallocgc traces without writing, at the price of a probe on every "
-			"allocation",
-			tr->t->pid);
-		return -EPERM;
+		tr->heap_off = "heap sampling is off (runtime.MemProfileRate = 0, the linker "
+			       "disabled it) and --no-write forbids turning it on; --mallocgc traces "
+			       "without writing, at the price of a probe on every allocation";
+		if (tr->o.no_goroutines) {
+			log_err("process %d: Go heap tracing off: %s", tr->t->pid, tr->heap_off);
+			return -EPERM;
+		}
+		log_warn("process %d: Go heap tracing off: %s", tr->t->pid, tr->heap_off);
+		return 0;
 	}
 	tr->want_rate = want;
 	tr->rate = want;
@@ -418,7 +379,7 @@ static void check_budget(struct tracer *tr)
 	char what[96];
 	int err;
 
-	if (!tr->o.budget || goheap__tstate(tr->gh, tr->t->pid, &ts))
+	if (!tr->gh || !tr->o.budget || goheap__tstate(tr->gh, tr->t->pid, &ts))
 		return;
 	skips = ts.budget_skips - tr->budget_skips;
 	tr->budget_skips = ts.budget_skips;
@@ -464,7 +425,7 @@ static void check_budget(struct tracer *tr)
 
 /* ---- reports ---- */
 
-static double now_s(const struct timespec *since)
+double trace_now_s(const struct timespec *since)
 {
 	struct timespec ts;
 
@@ -472,7 +433,7 @@ static double now_s(const struct timespec *since)
 	return (ts.tv_sec - since->tv_sec) + (ts.tv_nsec - since->tv_nsec) / 1e9;
 }
 
-static uint64_t mono_ns(void)
+uint64_t trace_mono_ns(void)
 {
 	struct timespec ts;
 
@@ -483,7 +444,7 @@ static uint64_t mono_ns(void)
 
 static double age_s(uint64_t ts_ns)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = trace_mono_ns();
 
 	return ts_ns && ts_ns < now ? (now - ts_ns) / 1e9 : 0;
 }
@@ -497,27 +458,31 @@ static bool alloc_frame(const char *fn)
 	return fn && (strncmp(fn, "runtime.", 8) == 0 || strncmp(fn, "internal/runtime/", 17) == 0);
 }
 
-struct frame_out {
-	struct gosym_frame f;
-	uint32_t pc_index;	/* which entry of the site's pcs it comes from */
-};
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
 
 /*
  * Symbolized frames of a site, innermost first, inlined expanded, runtime allocation
  * frames at the top trimmed (all kept when nothing else remains). pcs[0] is the probe
  * site (an instruction address), the others return addresses: looked up at ret - 1.
  */
-static int site_frames(struct tracer *tr, const struct goheap_site *s, struct frame_out *out,
-		       int max)
+int trace_frames(struct tracer *tr, const struct lh_goheap_stack *st, struct frame_out *out,
+		 int max)
 {
 	int n = 0, first_user = -1;
 
-	for (uint32_t i = 0; i < s->stack.nr && n < max; i++) {
+	for (uint32_t i = 0; i < st->nr && n < max; i++) {
 		struct gosym_frame fr[16];
-		uint64_t pc = s->stack.pcs[i] - tr->t->bias - (i ? 1 : 0);
+		uint64_t pc = st->pcs[i] - tr->t->bias - (i ? 1 : 0);
 		int k;
 
-		if (i == 1 && s->stack.pcs[1] == s->stack.pcs[0])
+		if (i == 1 && st->pcs[1] == st->pcs[0])
 			continue; /* no return address was read: the duplicate site */
 		k = gosym__frames(tr->t->bin->sym, pc, fr, 16);
 		if (k <= 0) {
@@ -540,12 +505,18 @@ static int site_frames(struct tracer *tr, const struct goheap_site *s, struct fr
 	return n;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t len)
+static int site_frames(struct tracer *tr, const struct goheap_site *s, struct frame_out *out,
+		       int max)
 {
-	const uint8_t *b = p;
+	return trace_frames(tr, &s->stack, out, max);
+}
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
+uint64_t trace_frames_key(const struct frame_out *fr, int n, uint64_t h)
+{
+	for (int i = 0; i < n; i++) {
+		h = fnv(h, fr[i].f.func, strlen(fr[i].f.func) + 1);
+		h = fnv(h, &fr[i].f.line, sizeof(fr[i].f.line));
+	}
 	return h;
 }
 
@@ -558,13 +529,8 @@ static uint64_t site_key(struct tracer *tr, const struct goheap_site *s)
 {
 	struct frame_out fr[MAX_FRAMES];
 	int n = site_frames(tr, s, fr, MAX_FRAMES);
-	uint64_t h = 0xcbf29ce484222325ull;
 
-	for (int i = 0; i < n; i++) {
-		h = fnv(h, fr[i].f.func, strlen(fr[i].f.func) + 1);
-		h = fnv(h, &fr[i].f.line, sizeof(fr[i].f.line));
-	}
-	return h;
+	return trace_frames_key(fr, n, 0xcbf29ce484222325ull);
 }
 
 static int cmp_key(const void *a, const void *b)
@@ -816,7 +782,7 @@ static void compute_totals(struct tracer *tr, const struct goheap_snap *s, struc
  */
 static void run_model(struct tracer *tr, const struct goheap_snap *s, struct totals *tot)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = trace_mono_ns();
 
 	if (!tr->model || !tot->have_numgc)
 		return;
@@ -851,22 +817,25 @@ static const char *const stat_names[] = {
 #undef X
 };
 
+void trace_print_frames(const struct frame_out *fr, int k, const char *indent)
+{
+	for (int j = 0; j < k; j++)
+		printf("%s%s%s\n%s    %s:%u\n", indent, fr[j].f.func,
+		       fr[j].f.inlined ? " (inlined)" : "", indent, fr[j].f.file, fr[j].f.line);
+}
+
 static void print_stack(struct tracer *tr, const struct goheap_site *site)
 {
 	struct frame_out fr[MAX_FRAMES];
 	int k = site ? site_frames(tr, site, fr, MAX_FRAMES) : 0;
 
-	for (int j = 0; j < k; j++)
-		printf("    %s%s\n        %s:%u\n", fr[j].f.func,
-		       fr[j].f.inlined ? " (inlined)" : "", fr[j].f.file, fr[j].f.line);
+	trace_print_frames(fr, k, "    ");
 }
 
-static void report_text(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
+static void heap_text(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
 {
 	size_t n = s->nsites < (size_t)tr->o.top ? s->nsites : (size_t)tr->o.top;
 
-	printf("\n=== leakhound trace: pid %d %s (%s), report %d at +%.0fs\n", tr->t->pid,
-	       tr->t->exe, tr->t->bin->bi.version_str, tr->nreport, now_s(&tr->start));
 	if (tr->o.mallocgc)
 		printf("--mallocgc: every allocation probed, sampled in BPF every ~%" PRId64
 		       " bytes; allocation profile only (no in-use bytes, no suspects); "
@@ -937,14 +906,23 @@ static void report_text(struct tracer *tr, const struct goheap_snap *s, const st
 		       age_s(site->oldest_ns));
 		print_stack(tr, site);
 	}
+}
+
+static void report_text(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
+{
+	printf("\n=== leakhound trace: pid %d %s (%s), report %d at +%.0fs\n", tr->t->pid,
+	       tr->t->exe, tr->t->bin->bi.version_str, tr->nreport, trace_now_s(&tr->start));
+	if (tr->heap_off)
+		printf("Go heap tracing off: %s\n", tr->heap_off);
+	else
+		heap_text(tr, s, tot);
+	trace_gor_text(tr);
 	fflush(stdout);
 }
 
-static cJSON *stack_json(struct tracer *tr, const struct goheap_site *site)
+cJSON *trace_frames_json(const struct frame_out *fr, int k)
 {
-	struct frame_out fr[MAX_FRAMES];
 	cJSON *a = cJSON_CreateArray();
-	int k = site ? site_frames(tr, site, fr, MAX_FRAMES) : 0;
 
 	for (int j = 0; a && j < k; j++) {
 		cJSON *f = cJSON_CreateObject();
@@ -958,6 +936,14 @@ static cJSON *stack_json(struct tracer *tr, const struct goheap_site *site)
 		cJSON_AddItemToArray(a, f);
 	}
 	return a;
+}
+
+static cJSON *stack_json(struct tracer *tr, const struct goheap_site *site)
+{
+	struct frame_out fr[MAX_FRAMES];
+	int k = site ? site_frames(tr, site, fr, MAX_FRAMES) : 0;
+
+	return trace_frames_json(fr, k);
 }
 
 static void suspects_json(struct tracer *tr, const struct goheap_snap *s,
@@ -1041,10 +1027,14 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
 	cJSON_AddStringToObject(root, "time", tbuf);
 	cJSON_AddNumberToObject(root, "interval_s", tr->o.interval);
 	cJSON_AddNumberToObject(root, "report", tr->nreport);
-	cJSON_AddNumberToObject(root, "elapsed_s", now_s(&tr->start));
+	cJSON_AddNumberToObject(root, "elapsed_s", trace_now_s(&tr->start));
 	cJSON_AddStringToObject(root, "exe", tr->t->exe);
 	cJSON_AddStringToObject(root, "go_version", tr->t->bin->bi.version_str);
-	gh = cJSON_AddObjectToObject(root, "go_heap");
+	gh = tr->heap_off ? NULL : cJSON_AddObjectToObject(root, "go_heap");
+	if (tr->heap_off) {
+		cJSON_AddNullToObject(root, "go_heap");
+		cJSON_AddStringToObject(root, "go_heap_off", tr->heap_off);
+	}
 	if (gh) {
 		cJSON_AddNumberToObject(gh, "inuse_bytes", (uint64_t)tot->inuse_bytes);
 		cJSON_AddNumberToObject(gh, "inuse_objects", (uint64_t)tot->inuse_objects);
@@ -1064,6 +1054,7 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
 		sites_json(tr, s, gh);
 	}
 	suspects_json(tr, s, tot, root);
+	trace_gor_json(tr, root, cJSON_GetObjectItem(root, "suspects"));
 	st = cJSON_AddObjectToObject(root, "stats");
 	if (st) {
 		cJSON_AddNumberToObject(st, "probe_allocs", s->ts.allocs);
@@ -1150,8 +1141,12 @@ static int report(struct tracer *tr)
 	if (!tot)
 		return -ENOMEM;
 	tot->have_numgc = !read_numgc(tr, &tot->numgc);
-	err = goheap__snapshot(tr->gh, tr->t->pid, tr->rate, tot->have_numgc ? tot->numgc : 0,
-			       &s);
+	memset(&s, 0, sizeof(s));
+	err = tr->gh ? goheap__snapshot(tr->gh, tr->t->pid, tr->rate,
+					tot->have_numgc ? tot->numgc : 0, &s)
+		     : 0;
+	if (!err)
+		err = trace_gor_collect(tr);
 	if (err) {
 		log_err("reading the BPF maps: %s", strerror(-err));
 		free(tot);
@@ -1177,7 +1172,7 @@ static int report(struct tracer *tr)
 		err = report_json(tr, &s, tot);
 	else
 		report_text(tr, &s, tot);
-	if (!err && tr->o.outdir)
+	if (!err && tr->o.outdir && tr->gh)
 		write_pprof(tr, &s); /* a failed file is a warning, not the end of tracing */
 	goheap_snap__release(&s);
 	free(tot);
@@ -1198,7 +1193,7 @@ static int run(struct tracer *tr)
 		double t;
 
 		nanosleep(&nap, NULL);
-		t = now_s(&tr->start);
+		t = trace_now_s(&tr->start);
 		alive = target_alive(tr);
 		if (!alive)
 			break;
@@ -1206,6 +1201,7 @@ static int run(struct tracer *tr)
 			break;
 		if (t >= next_budget) {
 			check_budget(tr);
+			trace_gor_budget(tr);
 			next_budget = t + 1;
 		}
 		if (t >= next) {
@@ -1220,7 +1216,7 @@ static int run(struct tracer *tr)
 		return 0;
 	}
 	/* a last report for the stretch since the previous one */
-	if (!tr->nreport || now_s(&tr->start) - (next - tr->o.interval) > 0.5)
+	if (!tr->nreport || trace_now_s(&tr->start) - (next - tr->o.interval) > 0.5)
 		err = report(tr);
 	return err;
 }
@@ -1252,11 +1248,23 @@ static void setup_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* Goroutine tracing alone, when the heap's is off. */
+static int attach_goroutines(struct tracer *tr)
+{
+	int err = trace_gor_attach(tr);
+
+	if (err && !target_alive(tr))
+		log_err("process %d exited while attaching", tr->t->pid);
+	return err;
+}
+
 static int attach(struct tracer *tr)
 {
 	const char *what = NULL;
 	int err;
 
+	if (tr->heap_off)
+		return attach_goroutines(tr);
 	tr->gh = goheap__open();
 	if (!tr->gh) {
 		err = -errno;
@@ -1277,8 +1285,12 @@ static int attach(struct tracer *tr)
 		else
 			log_err("process %d: cannot attach to %s: %s", tr->t->pid,
 				what ? what : "?", strerror(-err));
+		return err;
 	}
-	return err;
+	/* goroutines are a bonus here: their failure leaves heap tracing on */
+	if (!tr->o.no_goroutines && trace_gor_attach(tr) && target_alive(tr))
+		log_warn("process %d: goroutine tracing off, Go heap tracing goes on", tr->t->pid);
+	return 0;
 }
 
 int cmd_trace(int argc, char **argv)
@@ -1292,8 +1304,11 @@ int cmd_trace(int argc, char **argv)
 	err = open_target(&tr);
 	if (!err)
 		err = check_target(&tr);
-	if (!err && tr.o.dry_run)
+	if (!err && tr.o.dry_run) {
 		print_probes(&tr);
+		if (!tr.o.no_goroutines)
+			trace_gor_print_probes(&tr);
+	}
 	if (!err)
 		err = setup_rate(&tr);
 	if (err || tr.o.dry_run)
@@ -1303,7 +1318,7 @@ int cmd_trace(int argc, char **argv)
 		log_err("-o %s: %s", tr.o.outdir, strerror(errno));
 		goto out;
 	}
-	if (!tr.o.mallocgc) {
+	if (!tr.o.mallocgc && !tr.heap_off) {
 		tr.model = model__new(NULL);
 		if (!tr.model) {
 			err = -errno;
@@ -1322,6 +1337,7 @@ int cmd_trace(int argc, char **argv)
 out:
 	/* detach before restoring: the restore may race with nothing of ours left */
 	goheap__free(tr.gh);
+	trace_gor_free(&tr);
 	rate_restore(&tr);
 	model__free(tr.model);
 	goheap_snap__release(&tr.base);

@@ -62,12 +62,12 @@ bin=$(fixtures | awk '$3 == "leaky" && $4 == "default" { print $1; exit }')
 hp=$(fixtures | awk '$3 == "heapprof" && $4 == "default" { print $1; exit }')
 
 # --rate 1 with a budget the churn alone exceeds (~650 allocations/s)
-"$bin" -duration 10s > "$tmp/budget.target" 2>&1 &
-tpid=$!
-pids+=("$tpid")
+"$bin" -duration 16s > "$tmp/budget.target" 2>&1 &
+bpid=$!
+pids+=("$bpid")
 (
 	sleep 0.5
-	"$LEAKHOUND" trace -p "$tpid" --rate 1 --budget 200 -i 2 -d 6 --json \
+	"$LEAKHOUND" trace -p "$bpid" --rate 1 --budget 200 -i 2 -d 6 --json \
 		> "$tmp/budget.jsonl" 2> "$tmp/budget.err"
 	echo $? > "$tmp/budget.rc"
 ) &
@@ -90,23 +90,35 @@ if [ -n "$hp" ]; then
 fi
 
 # --no-write on a target whose linker disabled sampling, and --dry-run --mallocgc
-"$bin" -duration 5s > /dev/null 2>&1 &
+"$bin" -duration 15s > /dev/null 2>&1 &
 npid=$!
 pids+=("$npid")
 sleep 0.3
-"$LEAKHOUND" trace -p "$npid" --no-write -d 1 > "$tmp/nowrite.out" 2> "$tmp/nowrite.err"
+"$LEAKHOUND" trace -p "$npid" --no-write --no-goroutines -d 1 > "$tmp/nowrite.out" \
+	2> "$tmp/nowrite.err"
 rc=$?
-check "--no-write on a target that does not sample: exit 1 ($rc)" [ "$rc" = 1 ]
+check "--no-write --no-goroutines on a target that does not sample: exit 1 ($rc)" [ "$rc" = 1 ]
 check "--no-write: one error line naming --mallocgc ($(cat "$tmp/nowrite.err"))" \
 	[ "$(wc -l < "$tmp/nowrite.err")" = 1 -a "$(grep -c -- --mallocgc "$tmp/nowrite.err")" = 1 ]
-check "--no-write: the target's rate is still 0 ($(live_rate "$npid"))" [ "$(live_rate "$npid")" = 0 ]
+# with goroutine tracing on (the default), it goes on with goroutines only
+"$LEAKHOUND" trace -p "$npid" --no-write -i 1 -d 1 --json > "$tmp/nowrite.jsonl" \
+	2> "$tmp/nowrite2.err"
+rc=$?
+gh=$(tail -n 1 "$tmp/nowrite.jsonl" | jq -c '[.go_heap, (.go_heap_off | type), (.goroutines | type)]')
+check "--no-write, goroutines on: exit 0, heap off and said why, goroutines traced ($rc $gh)" \
+	[ "$rc" = 0 -a "$gh" = '[null,"string","object"]' ]
+r=$(live_rate "$npid")
+check "--no-write: the target's rate is still 0 ($r)" [ "$r" = 0 ]
 "$LEAKHOUND" trace -p "$npid" --mallocgc --dry-run > "$tmp/dry.out" 2>&1
 rc=$?
 check "--dry-run --mallocgc exits 0 ($rc)" [ "$rc" = 0 ]
 check "--dry-run --mallocgc lists the runtime.mallocgc probe" \
 	grep -q '^probe  runtime.mallocgc .* file offset' "$tmp/dry.out"
-check "--dry-run --mallocgc lists no other probe and writes nothing" \
-	[ "$(grep -c '^probe ' "$tmp/dry.out")" = 1 -a "$(grep -c '^write  none' "$tmp/dry.out")" = 1 ]
+check "--dry-run --mallocgc lists no other heap probe and writes nothing" \
+	[ "$(grep -c -E '^probe  runtime\.(profilealloc|freeSpecial|setprofilebucket) ' "$tmp/dry.out")" = 0 \
+	-a "$(grep -c '^write  none' "$tmp/dry.out")" = 1 ]
+check "--dry-run lists the goroutine probes" \
+	[ "$(grep -c -E '^probe  runtime\.(newproc\.func1|malg|goexit0|gdestroy) ' "$tmp/dry.out")" = 3 ]
 
 wait "${jobs_[@]}"
 
@@ -147,7 +159,7 @@ check "budget: trace --rate 1 exits 0 ($rc)" [ "$rc" = 0 ]
 b=$(tail -n 1 "$tmp/budget.jsonl" | jq -c '[.budget.backoffs > 0, .go_heap.sample_rate > 1, .stats.budget_skip > 0]')
 check "budget: exceeded, counted, backed off by raising the rate ($b)" [ "$b" = '[true,true,true]' ]
 check "budget: said so on stderr" grep -q 'probe budget 200/s exceeded' "$tmp/budget.err"
-for _ in $(seq 100); do kill -0 "$tpid" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 150); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.1; done
 out=$(tail -n 1 "$tmp/budget.target")
 check "budget: target exits normally, MemProfileRate back at 0 ($out)" \
 	grep -q '^ok [0-9]* MemProfileRate 0$' <<< "$out"
@@ -161,9 +173,9 @@ if [ -n "$hp" ]; then
 		[ "$(cat "$tmp/keep.rate")" = 524288 ]
 fi
 for _ in $(seq 100); do
-	bpftool prog show 2>/dev/null | grep -q 'name lh_goheap_' || break
+	bpftool prog show 2>/dev/null | grep -q -E 'name lh_(goheap|gor)_' || break
 	sleep 0.1
 done
-check "no lh_goheap program after the tracers exit" \
-	[ "$(bpftool prog show 2>/dev/null | grep -c 'name lh_goheap_')" = 0 ]
+check "no lh_goheap/lh_gor program after the tracers exit" \
+	[ "$(bpftool prog show 2>/dev/null | grep -c -E 'name lh_(goheap|gor)_')" = 0 ]
 finish
