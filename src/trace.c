@@ -248,28 +248,31 @@ static int check_target(struct tracer *tr)
 	return 0;
 }
 
+/* One --dry-run line: symbol, offset in the function and in the file, the instruction. */
+void trace_print_probe(const struct go_hook *h)
+{
+	char insn[64];
+
+	if (!h->has_site) {
+		printf("probe  %-26s not attached: %s\n", h->symbol,
+		       h->error ? h->error : "no site");
+		return;
+	}
+	x86_insn_format(&h->site.insn, insn, sizeof(insn));
+	printf("probe  %-26s +%#-6" PRIx64 " file offset %#-8" PRIx64 " %-20s %s\n", h->symbol,
+	       h->site.addr - h->entry, h->site.file_off, insn,
+	       h->site.emulated ? "emulated" : "single-stepped");
+}
+
 static void print_probes(struct tracer *tr)
 {
 	struct gobin *b = tr->t->bin;
-	char insn[64];
 
 	printf("process %d: %s (%s), load bias %#" PRIx64 "\n", tr->t->pid, tr->t->exe,
 	       b->bi.version_str, tr->t->bias);
-	for (int i = 0; i < goheap_nprobes; i++) {
-		const struct go_hook *h = &b->hooks.hook[goheap_probes[i].hook];
-
-		if (!(goheap_probes[i].mode & mode_of(tr)))
-			continue;
-		if (!h->has_site) {
-			printf("probe  %-26s not attached: %s\n", h->symbol,
-			       h->error ? h->error : "no site");
-			continue;
-		}
-		x86_insn_format(&h->site.insn, insn, sizeof(insn));
-		printf("probe  %-26s +%#-6" PRIx64 " file offset %#-8" PRIx64 " %-20s %s\n",
-		       h->symbol, h->site.addr - h->entry, h->site.file_off, insn,
-		       h->site.emulated ? "emulated" : "single-stepped");
-	}
+	for (int i = 0; i < goheap_nprobes; i++)
+		if (goheap_probes[i].mode & mode_of(tr))
+			trace_print_probe(&b->hooks.hook[goheap_probes[i].hook]);
 }
 
 /*

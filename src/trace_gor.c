@@ -17,7 +17,6 @@
 #include "model.h"
 #include "target.h"
 #include "trace_int.h"
-#include "x86dec.h"
 
 /* A creation site: goroutines with the same trimmed creation stack and ancestors. */
 struct gor_site {
@@ -114,19 +113,8 @@ void trace_gor_print_probes(struct tracer *tr)
 {
 	const struct go_hook *h;
 
-	for (int i = 0; (h = gortrace__hook(tr->t, i)); i++) {
-		char insn[64];
-
-		if (!h->has_site) {
-			printf("probe  %-26s not attached: %s\n", h->symbol,
-			       h->error ? h->error : "no site");
-			continue;
-		}
-		x86_insn_format(&h->site.insn, insn, sizeof(insn));
-		printf("probe  %-26s +%#-6" PRIx64 " file offset %#-8" PRIx64 " %-20s %s\n",
-		       h->symbol, h->site.addr - h->entry, h->site.file_off, insn,
-		       h->site.emulated ? "emulated" : "single-stepped");
-	}
+	for (int i = 0; (h = gortrace__hook(tr->t, i)); i++)
+		trace_print_probe(h);
 }
 
 /* The creation probe's budget: past it, record one creation in 4, 16, ... */

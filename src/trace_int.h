@@ -83,6 +83,8 @@ void trace_print_frames(const struct frame_out *fr, int k, const char *indent);
 /* [{function, file, line, inlined}, ...] */
 cJSON *trace_frames_json(const struct frame_out *fr, int k);
 double trace_now_s(const struct timespec *since);
+struct go_hook;
+void trace_print_probe(const struct go_hook *h);
 uint64_t trace_mono_ns(void);
 
 /* ---- goroutines (src/trace_gor.c) ---- */
