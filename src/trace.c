@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1224,8 +1225,27 @@ static int run(struct tracer *tr)
 	return err;
 }
 
+/*
+ * Whether leakhound runs in the initial PID namespace: the BPF side keys everything by
+ * the kernel's tgid, which is the PID it is given only there. The initial namespace has
+ * a fixed inode number (PROC_PID_INIT_INO, include/linux/proc_ns.h).
+ */
+static bool initial_pidns(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st))
+		return true; /* cannot tell: let the kernel have the last word */
+	return st.st_ino == 0xEFFFFFFCU;
+}
+
 static int open_target(struct tracer *tr)
 {
+	if (!initial_pidns()) {
+		log_err("leakhound trace must run in the initial PID namespace (the host's): its "
+			"BPF maps are keyed by kernel PIDs");
+		return -EINVAL;
+	}
 	if (kill(tr->o.pid, 0) && errno == ESRCH) {
 		log_err("process %d: no such process", tr->o.pid);
 		return -ESRCH;

@@ -120,6 +120,12 @@ check "--dry-run --mallocgc lists no other heap probe and writes nothing" \
 check "--dry-run lists the goroutine probes" \
 	[ "$(grep -c -E '^probe  runtime\.(newproc\.func1|malg|goexit0|gdestroy) ' "$tmp/dry.out")" = 3 ]
 
+# the BPF maps are keyed by kernel PIDs: refused in another PID namespace
+unshare -p -f --mount-proc "$LEAKHOUND" trace -p 1 > /dev/null 2> "$tmp/pidns.err"
+rc=$?
+check "in a PID namespace of its own: exit 1, said why ($rc: $(cat "$tmp/pidns.err"))" \
+	[ "$rc" = 1 -a "$(grep -c 'initial PID namespace' "$tmp/pidns.err")" = 1 ]
+
 wait "${jobs_[@]}"
 
 for f in "$tmp"/mg-*.rc; do
