@@ -84,12 +84,12 @@ static void usage(FILE *out)
 static int parse_opts(int argc, char **argv, struct gor_opts *o)
 {
 	static const struct option opts[] = {
-		{"pid", required_argument, NULL, 'p'},
-		{"all", no_argument, NULL, 'a'},
-		{"system", no_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
+		{ "pid", required_argument, NULL, 'p' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "system", no_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	char *end;
@@ -465,7 +465,7 @@ static cJSON *func_json(const struct gor *gr, uint64_t pc)
 	return frame_json(&line, 0);
 }
 
-static const char *const stack_states[] = {"ok", "running", "truncated", "unreadable"};
+static const char *const stack_states[] = { "ok", "running", "truncated", "unreadable" };
 
 static cJSON *goroutine_json(struct gor *gr, const struct goroutine *g)
 {
