@@ -33,6 +33,13 @@ struct gosym_frame {
 	const char *file;
 	uint32_t line;
 	bool inlined; /* true for every frame but the outermost (physical) one */
+	/*
+	 * The runtime's funcID of the function (_func.funcID, inlinedCall.funcID): 0 for
+	 * ordinary functions. The numbering changes between releases; wrappers are
+	 * always the one after runtime.systemstack_switch's (runtime/symtab.go@1.19,
+	 * internal/abi/symtab.go@1.21-1.26).
+	 */
+	uint8_t func_id;
 };
 
 /* How the table and moduledata were found, for `leakhound info`. */

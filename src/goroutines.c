@@ -121,7 +121,7 @@ static int maps_load(pid_t pid, struct maps *m)
 			}
 			m->r = r;
 		}
-		m->r[m->n++] = (struct range){lo, hi};
+		m->r[m->n++] = (struct range){ lo, hi };
 	}
 	fclose(f);
 	return err ? err : m->n ? 0 : -ESRCH;

@@ -55,6 +55,7 @@ struct gor {
 	size_t norder;
 	struct group *groups; /* by count, descending */
 	size_t ngroups;
+	int wrapper_id; /* funcID of compiler-generated wrappers, -1: unknown */
 };
 
 static void usage(FILE *out)
@@ -97,6 +98,7 @@ static int parse_opts(int argc, char **argv, struct gor_opts *o)
 	int c;
 
 	*o = (struct gor_opts){};
+	opterr = 0; /* one error line, ours */
 	while ((c = getopt_long(argc, argv, "p:asjo:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -124,7 +126,12 @@ static int parse_opts(int argc, char **argv, struct gor_opts *o)
 			usage(stdout);
 			exit(0);
 		default:
-			log_err("goroutines: bad arguments (see 'leakhound goroutines --help')");
+			if (optopt)
+				log_err("goroutines: bad option '-%c' (see 'leakhound goroutines "
+					"--help')", optopt);
+			else
+				log_err("goroutines: bad option '%s' (see 'leakhound goroutines "
+					"--help')", argv[optind - 1]);
 			return -EINVAL;
 		}
 	}
@@ -146,7 +153,50 @@ static const uint64_t *g_pcs(const struct gor *gr, const struct goroutine *g)
 	return gr->s.pcs + g->pc_off;
 }
 
-/* Symbolized frames of a goroutine's stack, innermost first, inlined ones expanded. */
+/*
+ * funcID of wrappers: the one after runtime.systemstack_switch's in every release
+ * 1.19-1.26 (runtime/symtab.go@1.19, internal/abi/symtab.go@1.21+).
+ */
+static int wrapper_func_id(const struct gosym *gs)
+{
+	struct gosym_frame fr[MAX_INLINE];
+	struct gosym_func fn;
+	int k;
+
+	if (gosym__func_by_name((struct gosym *)gs, "runtime.systemstack_switch", &fn))
+		return -1;
+	k = gosym__frames(gs, fn.entry, fr, MAX_INLINE);
+	return k > 0 && fr[k - 1].func_id ? fr[k - 1].func_id + 1 : -1;
+}
+
+/*
+ * runtime/traceback.go elideWrapperCalling: wrappers are hidden from tracebacks and
+ * profiles unless they call a panic function.
+ */
+static bool elided(const struct gor *gr, const struct frame *fr, int i)
+{
+	const char *callee = i > 0 ? fr[i - 1].f.func : "";
+
+	if (gr->wrapper_id < 0 || fr[i].f.func_id != gr->wrapper_id)
+		return false;
+	return strcmp(callee, "runtime.gopanic") && strcmp(callee, "runtime.sigpanic") &&
+	       strcmp(callee, "runtime.panicwrap");
+}
+
+static int drop_wrappers(const struct gor *gr, struct frame *fr, int n)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!elided(gr, fr, i))
+			fr[k++] = fr[i];
+	return k;
+}
+
+/*
+ * Symbolized frames of a goroutine's stack, innermost first, inlined ones expanded,
+ * wrappers elided as the runtime does.
+ */
 static int stack_frames(struct gor *gr, const struct goroutine *g, struct frame *out, int max)
 {
 	const uint64_t *pcs = g_pcs(gr, g);
@@ -160,13 +210,13 @@ static int stack_frames(struct gor *gr, const struct goroutine *g, struct frame 
 
 		gosym__func_by_pc(gr->t->bin->sym, pc, &fn);
 		if (k <= 0) {
-			out[n++] = (struct frame){.f = {.func = "?", .file = "?"}, .pc = pc};
+			out[n++] = (struct frame){ .f = { .func = "?", .file = "?" }, .pc = pc };
 			continue;
 		}
 		for (int j = 0; j < k && n < max; j++)
-			out[n++] = (struct frame){.f = fr[j], .pc = pc, .entry = fn.entry};
+			out[n++] = (struct frame){ .f = fr[j], .pc = pc, .entry = fn.entry };
 	}
-	return n;
+	return drop_wrappers(gr, out, n);
 }
 
 static bool runtime_frame(const char *fn)
@@ -196,7 +246,7 @@ static int func_at(const struct gor *gr, uint64_t pc, struct gosym_func *fn,
 	if (gosym__func_by_pc(gr->t->bin->sym, pc, fn))
 		return -ENOENT;
 	k = gosym__frames(gr->t->bin->sym, pc, fr, MAX_INLINE);
-	*line = k > 0 ? fr[k - 1] : (struct gosym_frame){.func = fn->name, .file = "?"};
+	*line = k > 0 ? fr[k - 1] : (struct gosym_frame){ .func = fn->name, .file = "?" };
 	return 0;
 }
 
@@ -251,7 +301,7 @@ static int make_groups(struct gor *gr)
 			gr->groups[gr->ngroups - 1].count++;
 			continue;
 		}
-		gr->groups[gr->ngroups++] = (struct group){.first = i, .count = 1};
+		gr->groups[gr->ngroups++] = (struct group){ .first = i, .count = 1 };
 	}
 	qsort(gr->groups, gr->ngroups, sizeof(*gr->groups), cmp_group);
 	return 0;
@@ -565,7 +615,7 @@ static int report_json(struct gor *gr)
  */
 static int write_pprof(struct gor *gr)
 {
-	static const struct pprof_label running = {.key = "state", .str = "running"};
+	static const struct pprof_label running = { .key = "state", .str = "running" };
 	struct pprof_mapping map;
 	struct pprof *p;
 	int err = 0;
@@ -647,6 +697,7 @@ int cmd_goroutines(int argc, char **argv)
 			snapshot_strerror(err));
 		goto out;
 	}
+	gr.wrapper_id = wrapper_func_id(gr.t->bin->sym);
 	gr.cache = gosym_cache__new(gr.t->bin->sym, 4096);
 	err = gr.cache ? make_groups(&gr) : -ENOMEM;
 	if (err) {
