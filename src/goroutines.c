@@ -33,6 +33,12 @@
 #define WAIT_REASON_LEN_MAX 128
 #define WAIT_REASONS_MAX    256 /* waitreason is a uint8 */
 #define G_SIZE_MAX	    4096
+/*
+ * gs read per batch, and the stack bytes a batch reads per goroutine (a parked
+ * goroutine uses a few hundred): a deeper stack is read alone.
+ */
+#define BATCH	   256
+#define STACK_SLOT 4096
 
 struct range {
 	uint64_t start, end;
@@ -50,8 +56,11 @@ struct reader {
 	struct maps maps;
 	size_t gsize;
 	uint64_t text_lo, text_hi; /* link-time */
-	uint8_t *stack;		   /* STACK_READ_MAX bytes */
-	uint8_t *gbuf;
+	uint8_t *stack;		   /* STACK_READ_MAX bytes, for a stack read alone */
+	const uint8_t *cur;	   /* the stack being unwound, from its saved sp */
+	uint8_t *gbuf;		   /* BATCH gs */
+	uint8_t *sbuf;		   /* BATCH stack slots */
+	struct target_iov iov[BATCH];
 	struct goroutine_snapshot *s;
 	size_t pcs_cap, g_cap;
 	/* start functions of the last few gs: most gs share a handful */
@@ -403,8 +412,17 @@ static uint64_t stack_word(const struct reader *r, uint64_t sp, uint64_t addr)
 {
 	uint64_t v;
 
-	memcpy(&v, r->stack + (addr - sp), 8);
+	memcpy(&v, r->cur + (addr - sp), 8);
 	return v;
+}
+
+/* Where a goroutine's stack can be read: [sp, *top), or false when it cannot. */
+static bool stack_range(const struct reader *r, const struct graw *g, uint64_t *top)
+{
+	if (g->sp < g->lo || g->sp >= g->hi || !in_text(r, g->pc))
+		return false;
+	*top = g->hi - g->sp > STACK_READ_MAX ? g->sp + STACK_READ_MAX : g->hi;
+	return true;
 }
 
 /*
@@ -413,22 +431,21 @@ static uint64_t stack_word(const struct reader *r, uint64_t sp, uint64_t addr)
  * inside [sp, the end of what was read) and go up the stack; it ends at
  * runtime.goexit, the fake return address of every goroutine, or at a zero bp.
  */
-static int unwind(struct reader *r, const struct graw *g, struct goroutine *out)
+static int unwind(struct reader *r, const struct graw *g, const uint8_t *stack)
 {
-	uint64_t top = g->hi, entry = 0, bp = g->bp, len;
+	uint64_t top, entry = 0, bp = g->bp;
 	const char *name;
 	bool async = false;
 	int n = 0, err;
 
-	if (g->sp < g->lo || g->sp >= g->hi || !in_text(r, g->pc))
+	if (!stack_range(r, g, &top))
 		return GSTACK_UNREADABLE;
-	len = top - g->sp;
-	if (len > STACK_READ_MAX) {
-		len = STACK_READ_MAX;
-		top = g->sp + len;
+	if (!stack) {
+		if (target__read(r->t, g->sp, r->stack, top - g->sp))
+			return GSTACK_UNREADABLE;
+		stack = r->stack;
 	}
-	if (target__read(r->t, g->sp, r->stack, len))
-		return GSTACK_UNREADABLE;
+	r->cur = stack;
 	if (!func_name(r, g->pc, &entry))
 		return GSTACK_UNREADABLE;
 	/* a goroutine that never ran sits at its function's entry: not a return address */
@@ -511,42 +528,21 @@ static void fill_record(struct reader *r, const struct graw *raw, uint64_t addr,
 		g->wait_ns = r->s->nanotime - raw->waitsince;
 }
 
-/* Reads one g (twice when the first read does not hold together) and records it. */
-static int read_one(struct reader *r, uint64_t addr)
+/* Records a live g and its stack (NULL: read it alone). */
+static int record(struct reader *r, const struct graw *raw, uint64_t addr, const uint8_t *stack)
 {
 	struct goroutine_snapshot *s = r->s;
-	struct goroutine *g;
-	struct graw raw;
-	int tries = 0, st;
+	struct goroutine *g = new_record(r);
+	int st;
 
-	if (addr & 7 || !maps_has(&r->maps, addr, r->gsize)) {
-		s->unreadable++;
-		return 0;
-	}
-	do {
-		if (target__read(r->t, addr, r->gbuf, r->gsize)) {
-			s->unreadable++;
-			return 0;
-		}
-		g_decode(r, r->gbuf, &raw);
-	} while (!g_sane(r, &raw) && ++tries < 2);
-	if (tries == 2) {
-		s->torn++;
-		return 0;
-	}
-	if (dead(raw.status)) {
-		s->dead++;
-		return 0;
-	}
-	g = new_record(r);
 	if (!g)
 		return -ENOMEM;
-	fill_record(r, &raw, addr, g);
+	fill_record(r, raw, addr, g);
 	/* a running g's sched is what it saved last time it stopped: stale (traceback.go) */
-	if (raw.status == GSTATUS_RUNNING || raw.status == GSTATUS_COPYSTACK)
+	if (raw->status == GSTATUS_RUNNING || raw->status == GSTATUS_COPYSTACK)
 		st = GSTACK_RUNNING;
 	else
-		st = unwind(r, &raw, g);
+		st = unwind(r, raw, stack);
 	if (st < 0)
 		return st;
 	g->stack = st;
@@ -559,6 +555,82 @@ static int read_one(struct reader *r, uint64_t addr)
 		s->user++;
 	s->n++;
 	return 0;
+}
+
+/*
+ * A g of the batch as read: kept when it holds together, else read once more alone;
+ * still inconsistent, it is changing under us (torn). false: nothing to record.
+ */
+static bool check_g(struct reader *r, size_t i, bool mapped, struct graw *raw)
+{
+	struct goroutine_snapshot *s = r->s;
+	uint8_t *buf = r->gbuf + i * r->gsize;
+
+	if (!mapped || r->iov[i].err) {
+		s->unreadable++;
+		return false;
+	}
+	g_decode(r, buf, raw);
+	if (!g_sane(r, raw)) {
+		if (target__read(r->t, r->iov[i].addr, buf, r->gsize)) {
+			s->unreadable++;
+			return false;
+		}
+		g_decode(r, buf, raw);
+		if (!g_sane(r, raw)) {
+			s->torn++;
+			return false;
+		}
+	}
+	if (dead(raw->status)) {
+		s->dead++;
+		return false;
+	}
+	return true;
+}
+
+/* The used part of a live g's stack into its slot, when it fits one. */
+static bool stack_iov(struct reader *r, const struct graw *g, size_t i)
+{
+	uint64_t top;
+
+	r->iov[i] = (struct target_iov){ .buf = r->sbuf + i * STACK_SLOT };
+	if (g->status == GSTATUS_RUNNING || g->status == GSTATUS_COPYSTACK ||
+	    !stack_range(r, g, &top) || top - g->sp > STACK_SLOT)
+		return false;
+	r->iov[i].addr = g->sp;
+	r->iov[i].len = top - g->sp;
+	return true;
+}
+
+/*
+ * Up to BATCH gs: every g in one batched read, then the used part of every stack
+ * that fits a slot in a second one, then the records, in allgs order. A pointer
+ * outside the target's memory is read as nothing (length 0) and counted.
+ */
+static int read_batch(struct reader *r, const uint64_t *ptrs, size_t n)
+{
+	bool mapped[BATCH], live[BATCH], slot[BATCH];
+	struct graw raw[BATCH];
+	int err = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		mapped[i] = !(ptrs[i] & 7) && maps_has(&r->maps, ptrs[i], r->gsize);
+		r->iov[i] = (struct target_iov){ ptrs[i], r->gbuf + i * r->gsize,
+						 mapped[i] ? r->gsize : 0, 0 };
+	}
+	target__readv(r->t, r->iov, n);
+	for (size_t i = 0; i < n; i++)
+		live[i] = check_g(r, i, mapped[i], &raw[i]);
+	for (size_t i = 0; i < n; i++)
+		slot[i] = live[i] && stack_iov(r, &raw[i], i);
+	target__readv(r->t, r->iov, n);
+	for (size_t i = 0; i < n && !err; i++) {
+		if (!live[i])
+			continue;
+		err = record(r, &raw[i], ptrs[i], slot[i] && !r->iov[i].err ? r->iov[i].buf : NULL);
+	}
+	return err;
 }
 
 /* Bytes of a g to read: sizeof(runtime.g), or up to the last field we use. */
@@ -603,8 +675,9 @@ static int reader_init(struct reader *r, struct target *t, struct goroutine_snap
 	r->text_lo = si->text;
 	r->text_hi = si->etext;
 	r->stack = malloc(STACK_READ_MAX);
-	r->gbuf = malloc(r->gsize);
-	if (!r->stack || !r->gbuf)
+	r->gbuf = malloc(BATCH * r->gsize);
+	r->sbuf = malloc(BATCH * STACK_SLOT);
+	if (!r->stack || !r->gbuf || !r->sbuf)
 		return -ENOMEM;
 	return maps_load(t->pid, &r->maps);
 }
@@ -614,6 +687,7 @@ static void reader_free(struct reader *r)
 	free(r->maps.r);
 	free(r->stack);
 	free(r->gbuf);
+	free(r->sbuf);
 }
 
 static uint64_t mono_ns(void)
@@ -640,8 +714,8 @@ int goroutines__snapshot(struct target *t, struct goroutine_snapshot *s)
 	if (err)
 		goto out;
 	s->allglen = count;
-	for (uint64_t i = 0; i < count && !err; i++)
-		err = read_one(&r, ptrs[i]);
+	for (uint64_t i = 0; i < count && !err; i += BATCH)
+		err = read_batch(&r, ptrs + i, count - i < BATCH ? count - i : BATCH);
 	/* nothing readable at all: the process went away under us */
 	if (!err && count && s->unreadable == count && kill(t->pid, 0))
 		err = -ESRCH;
