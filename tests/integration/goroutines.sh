@@ -193,11 +193,34 @@ run_mode() { # binary what mode n
 	if [ -n "${LEAKFN[$mode]:-}" ]; then
 		check_pprof "$pid" "$d" "$what" "${LEAKFN[$mode]}"
 	fi
+	[ "$mode" = churn ] && check_churn "$pid" "$d" "$what" "$n"
 	# still running, and still itself: it answers another dump
 	if dump_now "$pid" "$d"; then
 		echo "PASS $what: the target runs on and answers"
 	else
 		echo "FAIL $what: the target does not answer after the snapshot"
+	fi
+}
+
+# Goroutines come and go while we read: 20 snapshots in a row all complete, lose no
+# g to an unreadable pointer, and count what the churn allows (its loops, main, the
+# signal loop, and up to 16 short-lived goroutines per loop).
+check_churn() { # pid dump what loops
+	local i bad=0 max=$(($4 * 17 + 2))
+	for i in $(seq 20); do
+		if ! "$LEAKHOUND" goroutines -p "$1" --all --json > "$2.c.json" 2> "$2.c.err" ||
+			! python3 -c 'import json, sys
+c = json.load(open(sys.argv[1]))["counts"]
+sys.exit(0 if c["unreadable"] == 0 and int(sys.argv[2]) <= c["user"] <= int(sys.argv[3]) else 1)' \
+				"$2.c.json" "$(($4 + 2))" "$max"; then
+			bad=$((bad + 1))
+			head -3 "$2.c.err"
+		fi
+	done
+	if [ "$bad" = 0 ]; then
+		echo "PASS $3: 20 snapshots while goroutines churn, all complete and in bounds"
+	else
+		echo "FAIL $3: $bad of 20 snapshots while goroutines churn failed or out of bounds"
 	fi
 }
 
