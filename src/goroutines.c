@@ -321,8 +321,9 @@ static bool in_text(const struct reader *r, uint64_t pc)
 
 /*
  * Whether the fields of a live g hold together: a known status, an id, a stack inside
- * the target's memory, and start and creation pcs in the program's text. A g being
- * reused (gfget) or torn by a concurrent write fails one of them.
+ * the target's memory, and start and creation pcs in the program's text when set (only
+ * newproc1 sets them: the g of a cgo callback's extra M has none). A g being reused
+ * (gfget) or torn by a concurrent write fails one of them.
  */
 static bool g_sane(const struct reader *r, const struct graw *g)
 {
@@ -332,7 +333,7 @@ static bool g_sane(const struct reader *r, const struct graw *g)
 		return true;
 	if (!g->goid || g->goid > GOID_MAX || g->lo >= g->hi || g->hi - g->lo > STACK_SIZE_MAX)
 		return false;
-	if (!in_text(r, g->startpc) || (g->gopc && !in_text(r, g->gopc)))
+	if ((g->startpc && !in_text(r, g->startpc)) || (g->gopc && !in_text(r, g->gopc)))
 		return false;
 	return maps_has(&r->maps, g->lo, g->hi - g->lo);
 }
@@ -517,7 +518,7 @@ static void fill_record(struct reader *r, const struct graw *raw, uint64_t addr,
 		.status = raw->status,
 		.wait_reason = raw->status == GSTATUS_WAITING ? raw->reason : -1,
 		.wait_ns = -1,
-		.startpc = raw->startpc - bias,
+		.startpc = raw->startpc ? raw->startpc - bias : 0,
 		.gopc = raw->gopc ? raw->gopc - bias : 0,
 		.pc_off = r->s->npcs,
 	};
