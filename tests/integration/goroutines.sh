@@ -309,4 +309,10 @@ bad_input "no -p" --all
 bad_input "bad pid" -p 12x
 bad_input "unknown option" -p 1 --bogus
 bad_input "extra argument" -p 1 extra
+if "$LEAKHOUND" goroutines --help > "$tmp/help" 2>&1 && grep -q '^Usage: leakhound goroutines -p PID' "$tmp/help" &&
+	grep -q -- '--all' "$tmp/help" && "$LEAKHOUND" --help | grep -q '^  goroutines '; then
+	pass "goroutines --help explains, and leakhound --help lists the command"
+else
+	fail "goroutines --help"
+fi
 finish
