@@ -530,20 +530,50 @@ static void fill_record(struct reader *r, const struct graw *raw, uint64_t addr,
 }
 
 /* Records a live g and its stack (NULL: read it alone). */
-static int record(struct reader *r, const struct graw *raw, uint64_t addr, const uint8_t *stack)
+static bool stale(const struct graw *g)
+{
+	return g->status == GSTATUS_RUNNING || g->status == GSTATUS_COPYSTACK;
+}
+
+/*
+ * A chain that breaks was most likely read while the goroutine ran again: read its g
+ * and its stack once more, alone, and unwind what they say now.
+ */
+static int unwind_again(struct reader *r, uint64_t addr, struct graw *raw, struct goroutine *g)
+{
+	struct graw now;
+
+	if (target__read(r->t, addr, r->gbuf, r->gsize))
+		return GSTACK_TRUNCATED;
+	g_decode(r, r->gbuf, &now);
+	if (!g_sane(r, &now) || dead(now.status) || now.goid != raw->goid)
+		return GSTACK_TRUNCATED;
+	*raw = now;
+	r->s->npcs = g->pc_off;
+	return stale(raw) ? GSTACK_RUNNING : unwind(r, raw, NULL);
+}
+
+static int record(struct reader *r, const struct graw *raw0, uint64_t addr, const uint8_t *stack)
 {
 	struct goroutine_snapshot *s = r->s;
 	struct goroutine *g = new_record(r);
+	struct graw raw = *raw0;
 	int st;
 
 	if (!g)
 		return -ENOMEM;
-	fill_record(r, raw, addr, g);
+	fill_record(r, &raw, addr, g);
 	/* a running g's sched is what it saved last time it stopped: stale (traceback.go) */
-	if (raw->status == GSTATUS_RUNNING || raw->status == GSTATUS_COPYSTACK)
-		st = GSTACK_RUNNING;
-	else
-		st = unwind(r, raw, stack);
+	st = stale(&raw) ? GSTACK_RUNNING : unwind(r, &raw, stack);
+	if (st == GSTACK_TRUNCATED) {
+		uint32_t off = g->pc_off;
+
+		st = unwind_again(r, addr, &raw, g);
+		if (st >= 0) {
+			fill_record(r, &raw, addr, g);
+			g->pc_off = off;
+		}
+	}
 	if (st < 0)
 		return st;
 	g->stack = st;
