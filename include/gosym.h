@@ -100,6 +100,15 @@ size_t gosym__memory(const struct gosym *gs);
 int gosym__frames(const struct gosym *gs, uint64_t pc, struct gosym_frame *frames, int max);
 
 /*
+ * Bytes the function at pc has moved SP down since its entry (the pcsp table, as
+ * runtime.funcspdelta reads it): its return address is at SP + *delta, and with a
+ * frame (delta > 0) its saved frame pointer just below. pc is taken as is (a return
+ * address is looked up at itself, as the runtime's unwinder does). -ENOENT when pc is
+ * outside every function or the table has no value there.
+ */
+int gosym__sp_delta(const struct gosym *gs, uint64_t pc, int32_t *delta);
+
+/*
  * A direct-mapped pc -> frames cache in front of gosym__frames, for stacks that
  * repeat (the common case in a tracer). One cache per thread; slots is rounded
  * up to a power of two. Chains deeper than GOSYM_CACHE_DEPTH frames bypass it.

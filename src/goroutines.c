@@ -19,7 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "elfbin.h"
 #include "goroutines.h"
 #include "gosym.h"
 #include "target.h"
@@ -38,6 +37,7 @@
  * goroutine uses a few hundred): a deeper stack is read alone.
  */
 #define BATCH	   256
+#define SPD_BITS   8
 #define STACK_SLOT 4096
 
 struct range {
@@ -63,6 +63,9 @@ struct reader {
 	struct target_iov iov[BATCH];
 	struct goroutine_snapshot *s;
 	size_t pcs_cap, g_cap;
+	/* pcsp values of the saved pcs seen */
+	uint64_t spd_pc[1 << SPD_BITS];
+	int32_t spd[1 << SPD_BITS];
 	/* start functions of the last few gs: most gs share a handful */
 	uint64_t sys_pc[8];
 	int8_t sys_val[8];
@@ -373,23 +376,22 @@ static const char *func_name(const struct reader *r, uint64_t pc, uint64_t *entr
 	return fn.name;
 }
 
-/*
- * A goroutine stopped by a stack check in a function's prologue (morestack ->
- * newstack -> gopreempt_m) saved the pc after `CALL runtime.morestack*` and the bp of
- * the function's caller, which the function has not pushed yet (runtime/asm_amd64.s
- * morestack): its own return address is then on top of the saved sp.
- */
-static bool after_morestack(const struct reader *r, uint64_t pc)
+/* pcsp of a pc, through a small cache: most goroutines stop at a handful of pcs. */
+static int sp_delta(struct reader *r, uint64_t pc, int32_t *delta)
 {
-	const uint8_t *p = elfbin__vaddr_ptr(r->t->bin->elf, pc - r->t->bias - 5, 5);
-	const char *name;
-	int32_t rel;
+	uint32_t slot = (pc * 0x9e3779b97f4a7c15ull) >> (64 - SPD_BITS);
+	int err;
 
-	if (!p || p[0] != 0xe8)
-		return false;
-	memcpy(&rel, p + 1, 4);
-	name = func_name(r, pc + rel, NULL);
-	return name && strncmp(name, "runtime.morestack", 17) == 0;
+	if (r->spd_pc[slot] == pc) {
+		*delta = r->spd[slot];
+		return 0;
+	}
+	err = gosym__sp_delta(r->sym, pc - r->t->bias, delta);
+	if (err)
+		return err;
+	r->spd_pc[slot] = pc;
+	r->spd[slot] = *delta;
+	return 0;
 }
 
 static int push_pc(struct reader *r, uint64_t pc)
@@ -437,6 +439,7 @@ static int unwind(struct reader *r, const struct graw *g, const uint8_t *stack)
 	uint64_t top, entry = 0, bp = g->bp;
 	const char *name;
 	bool async = false;
+	int32_t delta;
 	int n = 0, err;
 
 	if (!stack_range(r, g, &top))
@@ -455,7 +458,19 @@ static int unwind(struct reader *r, const struct graw *g, const uint8_t *stack)
 	if (err)
 		return err;
 	n++;
-	if (g->status != GSTATUS_WAITING && after_morestack(r, g->pc)) {
+	/*
+	 * The first frame from its pcsp rather than from the saved bp: the bp that
+	 * entersyscall leaves in g.sched is stale up to 1.22 (runtime/proc.go save() sets
+	 * pc and sp only; 1.23 added bp), and a function stopped in its prologue
+	 * (morestack) has no frame of its own yet. With a frame, its frame pointer is
+	 * just below its return address; without one, its return address is on top of
+	 * the saved sp and bp is still its caller's.
+	 */
+	if (sp_delta(r, g->pc, &delta))
+		return GSTACK_TRUNCATED;
+	if (delta > 0) {
+		bp = g->sp + delta - 8;
+	} else {
 		uint64_t ret = stack_word(r, g->sp, g->sp);
 
 		if (!in_text(r, ret))
@@ -463,7 +478,7 @@ static int unwind(struct reader *r, const struct graw *g, const uint8_t *stack)
 		if ((err = push_pc(r, ret - r->t->bias)))
 			return err;
 		n++;
-		name = func_name(r, ret, NULL);
+		name = func_name(r, ret - 1, NULL);
 	}
 	for (;;) {
 		uint64_t ret, next;

@@ -43,8 +43,8 @@ enum {
 	INL_SIZE_120 = 16,
 };
 
-/* The pcvalue tables gosym_lines.c indexes per function: pcfile, pcln, inline index. */
-enum { PCV_FILE, PCV_LINE, PCV_INL, PCV_KINDS };
+/* The pcvalue tables gosym_lines.c indexes per function: pcfile, pcln, inline index, pcsp. */
+enum { PCV_FILE, PCV_LINE, PCV_INL, PCV_SP, PCV_KINDS };
 
 struct span {
 	const uint8_t *p;

@@ -333,3 +333,22 @@ int gosym__frames(const struct gosym *gs, uint64_t pc, struct gosym_frame *frame
 		  f.p[gs->nfuncdata_off - 3], &frames[n]);
 	return n + 1;
 }
+
+int gosym__sp_delta(const struct gosym *gs, uint64_t pc, int32_t *delta)
+{
+	struct func_rec f;
+	uint32_t idx;
+	int32_t v;
+	int err;
+
+	err = gosym_func_index(gs, pc, &idx);
+	if (err)
+		return err;
+	gosym_func_rec(gs, idx, &f);
+	/* the pcsp table (runtime.funcspdelta): SP moved down since entry, never negative */
+	v = pcvalue(gs, &f, PCV_SP, rd32(f.p + FUNC_PCSP), pc);
+	if (v < 0)
+		return -ENOENT;
+	*delta = v;
+	return 0;
+}
