@@ -6,7 +6,7 @@
 # the fixture itself counts, and whose goroutines are parked in the wait reason the
 # leak implies (read from the target's memory at each report); the per-request HTTP
 # client of DESIGN.md story 1 is traced through net/http's dialConnFor goroutine back to
-# main.newClientGet (ancestors); churn and a fixed pool give no suspect; heap and
+# main.newClientGet (ancestors), the server being another process as in the story; churn and a fixed pool give no suspect; heap and
 # goroutine tracing run together; --no-goroutines leaves it out; nothing stays attached.
 set -u
 cd "$(dirname "$0")/../.."
@@ -75,10 +75,9 @@ done < <(fixtures)
 [ "$n" -gt 0 ] || { skip "trace_gor: no gorgrow fixtures built"; finish; }
 wait "${jobs_[@]}"
 
-# first suspect whose creation stack starts at function $2 in the last report of $1
-suspect() {
-	tail -n 1 "$1" | jq -c --arg f "$2" \
-		'[.suspects[] | select(.kind == "goroutine" and .stack[0].function == $f)][0] // empty'
+# the top goroutine suspect of the last report of $1
+top_suspect() {
+	tail -n 1 "$1" | jq -c '[.suspects[] | select(.kind == "goroutine")][0] // empty'
 }
 known_rate() { # the fixture's own count of leaking operations over its run
 	awk -v d=$DUR '$1 == "ok" { printf "%.3f", $2 / d }' "$1"
@@ -112,19 +111,24 @@ for f in "$tmp"/*.rc; do
 		check "$name: --no-goroutines: no goroutines section, heap traced ($k)" [ "$k" = '[false,"object"]' ]
 		;;
 	http)
-		s=$(tail -n 1 "$j" | jq -c '[.suspects[] | select(.kind == "goroutine" and .stack[0].function == "net/http.(*Transport).dialConn")][0] // empty')
-		check "$name: a persistConn goroutine started in dialConn is a suspect" [ -n "$s" ]
-		anc=$(jq -r '[.ancestors[][].function] | join(" ")' <<< "${s:-{\}}")
-		check "$name: its ancestors lead back to main.newClientGet (story 1)" \
+		s=$(top_suspect "$j")
+		top=$(jq -r '.stack[0].function // "none"' <<< "${s:-{\}}")
+		check "$name: the top goroutine suspect is a persistConn loop started in dialConn ($top)" \
+			[ "$top" = "net/http.(*Transport).dialConn" ]
+		anc=$(jq -r '[.stack[].function, .ancestors[][].function] | join(" ")' <<< "${s:-{\}}")
+		check "$name: its creation stack, ancestors chained, leads back to main.newClientGet (story 1)" \
 			grep -qw 'main.newClientGet' <<< "$anc"
+		n=$(tail -n 1 "$j" | jq '[.suspects[] | select(.kind == "goroutine")] | length')
+		check "$name: readLoop and writeLoop, two suspects ($n)" [ "$n" = 2 ]
 		g=$(jq '.growth_per_s // 0' <<< "${s:-{\}}")
 		k=$(known_rate "$tmp/$name.target")
 		check "$name: grows $g/s, within 25% of the $k requests/s the fixture made" within25 "$g" "$k"
 		;;
 	*)
 		fn=${leak_fn[$mode]}
-		s=$(suspect "$j" "$fn")
-		check "$name: $fn heads a goroutine suspect's creation stack" [ -n "$s" ]
+		s=$(top_suspect "$j")
+		top=$(jq -r '.stack[0].function // "none"' <<< "${s:-{\}}")
+		check "$name: $fn heads the top goroutine suspect's creation stack ($top)" [ "$top" = "$fn" ]
 		g=$(jq '.growth_per_s // 0' <<< "${s:-{\}}")
 		k=$(known_rate "$tmp/$name.target")
 		check "$name: grows $g/s, within 25% of the fixture's own $k/s" within25 "$g" "$k"
