@@ -16,6 +16,15 @@
  * The probe sites are the prologue's JBE (docs/PROBES.md), which can run twice per call
  * when the goroutine's stack grows: every handler is keyed by address and rewrites the
  * same entry on a repeat (only the per-stack allocation counters can count a call twice).
+ *
+ * --mallocgc mode, for targets whose sampling is off and may not be turned on: a probe on
+ * every mallocgc call samples here instead, one allocation per ~rate bytes per CPU; there
+ * is no address to follow (the result comes back in RAX at a RET, and Go functions get no
+ * uretprobes), so it gives an allocation profile only.
+ *
+ * Every recorded event counts against the target's budget (events per second): past it,
+ * events are counted as budget_skip and not recorded, and user space backs off (a higher
+ * rate, or one event in 2^keep_shift, each recorded object carrying its weight).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -23,6 +32,7 @@
 
 #include "leakhound.h"
 #include "stats.bpf.h"
+#include "budget.bpf.h"
 
 /* bpf_get_stack() is GPL-only. */
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -55,6 +65,14 @@ struct {
 	__type(value, struct lh_goheap_stack);
 } stacks SEC(".maps");
 
+/* --mallocgc: bytes left before the next sample, per CPU and target. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, LH_GOHEAP_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, __s64);
+} countdown SEC(".maps");
+
 /* Scratch for one stack: too big for the 512-byte BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -76,8 +94,8 @@ static __always_inline __u64 mix(__u64 h, __u64 v)
  * still at [rsp + ra_sp_off] (0 at the entry-side JBE, docs/PROBES.md): put it back as
  * the second frame.
  */
-static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx,
-						       const struct lh_goheap_cfg *c, __u64 *id)
+static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx, __s32 ra_sp_off,
+						       __u32 frame_set, __u64 *id)
 {
 	struct lh_goheap_stack *st;
 	__u32 zero = 0, n;
@@ -100,9 +118,8 @@ static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx,
 	if (st->truncated)
 		stat_inc(LH_STAT_STACK_TRUNCATED);
 	st->pcs[0] = st->pcs[1];
-	if (!c->alloc_frame_set && c->alloc_ra_sp_off >= 0 && n > 0) {
-		if (bpf_probe_read_user(&ra, sizeof(ra),
-					(void *)(PT_REGS_SP(ctx) + c->alloc_ra_sp_off))) {
+	if (!frame_set && ra_sp_off >= 0 && n > 0) {
+		if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(PT_REGS_SP(ctx) + ra_sp_off))) {
 			stat_inc(LH_STAT_READ_USER);
 			ra = 0;
 		}
@@ -130,6 +147,44 @@ static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx,
 	return st;
 }
 
+static __always_inline bool admit(const struct lh_goheap_cfg *c, struct lh_goheap_tstate *ts,
+				  __u32 *weight)
+{
+	struct lh_budget_ctr b = {
+		.kept_out = &ts->kept_out,
+		.budget_skips = &ts->budget_skips,
+		.window_ns = &ts->window_ns,
+		.window_events = &ts->window_events,
+	};
+
+	return budget_admit(c->keep_shift, c->budget, &b, weight);
+}
+
+/* Adds allocs/bytes to the stack st (hashed to sk.id); false when the map is full. */
+static __always_inline bool stack_add(struct lh_goheap_stack_key *sk, struct lh_goheap_stack *st,
+				      __u64 allocs, __u64 bytes)
+{
+	struct lh_goheap_stack *old;
+
+	old = bpf_map_lookup_elem(&stacks, sk);
+	if (!old) {
+		st->allocs = 0;
+		st->alloc_bytes = 0;
+		/* BPF_NOEXIST: a racing CPU may have inserted it; its entry is as good */
+		if (bpf_map_update_elem(&stacks, sk, st, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&stacks, sk)) {
+			stat_inc(LH_STAT_STACK_MAP_FULL);
+			return false;
+		}
+		old = bpf_map_lookup_elem(&stacks, sk);
+	}
+	if (old) {
+		__sync_fetch_and_add(&old->allocs, allocs);
+		__sync_fetch_and_add(&old->alloc_bytes, bytes);
+	}
+	return true;
+}
+
 SEC("uprobe")
 int lh_goheap_alloc(struct pt_regs *ctx)
 {
@@ -139,48 +194,96 @@ int lh_goheap_alloc(struct pt_regs *ctx)
 	struct lh_goheap_live_key lk = { .tgid = tgid, .addr = addr };
 	struct lh_goheap_stack_key sk = { .tgid = tgid };
 	struct lh_goheap_live lv = {};
-	struct lh_goheap_stack *st, *old;
 	struct lh_goheap_tstate *ts;
+	struct lh_goheap_stack *st;
 	struct lh_goheap_cfg *c;
-	__u32 gc = 0;
+	__u32 gc = 0, weight;
 
 	c = bpf_map_lookup_elem(&cfg, &tgid);
-	if (!c) {
+	ts = bpf_map_lookup_elem(&tstate, &tgid);
+	if (!c || !ts) {
 		stat_inc(LH_STAT_NO_CONFIG);
 		return 0;
 	}
-	ts = bpf_map_lookup_elem(&tstate, &tgid);
-	if (ts) {
-		__sync_fetch_and_add(&ts->allocs, 1);
-		__sync_fetch_and_add(&ts->alloc_bytes, size);
-	}
-	st = capture(ctx, c, &sk.id);
-	if (!st)
+	__sync_fetch_and_add(&ts->allocs, 1);
+	__sync_fetch_and_add(&ts->alloc_bytes, size);
+	if (!admit(c, ts, &weight))
 		return 0;
-	old = bpf_map_lookup_elem(&stacks, &sk);
-	if (!old) {
-		st->allocs = 0;
-		st->alloc_bytes = 0;
-		/* BPF_NOEXIST: a racing CPU may have inserted it; its entry is as good */
-		if (bpf_map_update_elem(&stacks, &sk, st, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(&stacks, &sk)) {
-			stat_inc(LH_STAT_STACK_MAP_FULL);
-			return 0;
-		}
-		old = bpf_map_lookup_elem(&stacks, &sk);
-	}
-	if (old) {
-		__sync_fetch_and_add(&old->allocs, 1);
-		__sync_fetch_and_add(&old->alloc_bytes, size);
-	}
+	st = capture(ctx, c->alloc_ra_sp_off, c->alloc_frame_set, &sk.id);
+	if (!st || !stack_add(&sk, st, weight, size * weight))
+		return 0;
 	if (c->numgc_addr && bpf_probe_read_user(&gc, sizeof(gc), (void *)c->numgc_addr))
 		stat_inc(LH_STAT_READ_USER);
 	lv.size = size;
 	lv.stack_id = sk.id;
 	lv.ts_ns = bpf_ktime_get_ns();
 	lv.gc = gc;
+	lv.rate = c->rate;
+	lv.weight = weight;
 	if (bpf_map_update_elem(&live, &lk, &lv, BPF_ANY))
 		stat_inc(LH_STAT_LIVE_FULL);
+	return 0;
+}
+
+/* Bytes to the next --mallocgc sample: uniform in [rate/2, 3*rate/2), mean rate. */
+static __always_inline __s64 next_sample(__u32 rate)
+{
+	if (rate <= 1)
+		return 0;
+	return rate / 2 + bpf_get_prandom_u32() % rate;
+}
+
+SEC("uprobe")
+int lh_goheap_mallocgc(struct pt_regs *ctx)
+{
+	/* mallocgc(size uintptr, typ *_type, needzero bool): RAX, RBX, CL (1.19-1.26) */
+	__u64 size = ctx->ax, est_objects, est_bytes;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct lh_goheap_stack_key sk = {.tgid = tgid};
+	struct lh_goheap_tstate *ts;
+	struct lh_goheap_stack *st;
+	struct lh_goheap_cfg *c;
+	__u32 weight;
+	__s64 *left;
+
+	c = bpf_map_lookup_elem(&cfg, &tgid);
+	ts = bpf_map_lookup_elem(&tstate, &tgid);
+	if (!c || !ts) {
+		stat_inc(LH_STAT_NO_CONFIG);
+		return 0;
+	}
+	__sync_fetch_and_add(&ts->mallocgc_calls, 1);
+	if (!size)
+		return 0; /* zerobase: no memory */
+	left = bpf_map_lookup_elem(&countdown, &tgid);
+	if (!left) {
+		__s64 first = next_sample(c->rate);
+
+		bpf_map_update_elem(&countdown, &tgid, &first, BPF_NOEXIST);
+		left = bpf_map_lookup_elem(&countdown, &tgid);
+		if (!left) {
+			stat_inc(LH_STAT_MAP_LOOKUP);
+			return 0;
+		}
+	}
+	*left -= size;
+	if (*left >= 0)
+		return 0;
+	*left = next_sample(c->rate);
+	__sync_fetch_and_add(&ts->allocs, 1);
+	__sync_fetch_and_add(&ts->alloc_bytes, size);
+	if (!admit(c, ts, &weight))
+		return 0;
+	/*
+	 * With the sampling point uniform over the byte stream, an allocation of size bytes
+	 * is sampled with probability min(1, size / rate): each sample stands for
+	 * max(size, rate) bytes.
+	 */
+	est_bytes = size > c->rate ? size : c->rate;
+	est_objects = c->rate > size ? c->rate / size : 1;
+	st = capture(ctx, c->malloc_ra_sp_off, c->malloc_frame_set, &sk.id);
+	if (st)
+		stack_add(&sk, st, est_objects * weight, est_bytes * weight);
 	return 0;
 }
 

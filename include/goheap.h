@@ -17,11 +17,24 @@ struct target;
  */
 struct goheap;
 
+/* Modes: the runtime's sampled allocations and their frees, or a probe on every mallocgc. */
+#define GOHEAP_SAMPLED	1U
+#define GOHEAP_MALLOCGC 2U
+
 /* The probes of a target: hook ids (enum go_hook_id) and the program each runs. */
 struct goheap_probe {
-	int hook;		/* enum go_hook_id */
-	const char *prog;	/* BPF program name */
-	bool required;		/* tracing is pointless without it */
+	int hook;	   /* enum go_hook_id */
+	const char *prog;  /* BPF program name */
+	unsigned int mode; /* GOHEAP_SAMPLED or GOHEAP_MALLOCGC */
+	bool required;	   /* tracing in that mode is pointless without it */
+};
+
+/* How a target is traced; rate, keep_shift and budget can change while attached. */
+struct goheap_opts {
+	unsigned int mode;
+	uint32_t rate;	     /* MemProfileRate in effect, or the BPF-side rate (mallocgc) */
+	uint32_t keep_shift; /* record one event in 2^keep_shift */
+	uint32_t budget;     /* recorded events per second; 0: no limit */
 };
 extern const struct goheap_probe goheap_probes[];
 extern const int goheap_nprobes;
@@ -34,7 +47,12 @@ void goheap__free(struct goheap *gh);
  * Configures a target and attaches its probes. -ENOENT when a required site is missing
  * (*what names it), -errno from the kernel otherwise; on failure nothing stays attached.
  */
-int goheap__attach(struct goheap *gh, struct target *t, const char **what);
+int goheap__attach(struct goheap *gh, struct target *t, const struct goheap_opts *o,
+		   const char **what);
+/* Updates the rate, back-off and budget of an attached target. 0 or -errno. */
+int goheap__configure(struct goheap *gh, pid_t pid, const struct goheap_opts *o);
+/* pid's counters (budget window and skips included). 0 or -errno. */
+int goheap__tstate(struct goheap *gh, pid_t pid, struct lh_goheap_tstate *ts);
 /* Detaches one target and drops its map entries. */
 int goheap__detach(struct goheap *gh, pid_t pid);
 /* Program ids, for tests and reports; 0 when not loaded. */
@@ -78,10 +96,10 @@ struct goheap_snap {
 };
 
 /*
- * Reads pid's maps: sites with their live objects scaled at the sampling rate
- * (rate <= 1: no scaling). An object allocated while memstats.numgc was below numgc
- * (the last completed GC) went through that GC's mark: it is counted as settled too
- * (numgc 0: every object). 0 or -errno; goheap_snap__release() frees sites.
+ * Reads pid's maps: sites with their live objects scaled at the sampling rate each was
+ * recorded at (rate when unknown; <= 1: no scaling) times its back-off weight. An object allocated
+ * while memstats.numgc was below numgc (the last completed GC) went through that GC's mark: it is
+ * counted as settled too (numgc 0: every object). 0 or -errno; goheap_snap__release() frees sites.
  */
 int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 		     struct goheap_snap *s);

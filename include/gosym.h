@@ -33,6 +33,13 @@ struct gosym_frame {
 	const char *file;
 	uint32_t line;
 	bool inlined; /* true for every frame but the outermost (physical) one */
+	/*
+	 * The runtime's funcID of the function (_func.funcID, inlinedCall.funcID): 0 for
+	 * ordinary functions. The numbering changes between releases; wrappers are
+	 * always the one after runtime.systemstack_switch's (runtime/symtab.go@1.19,
+	 * internal/abi/symtab.go@1.21-1.26).
+	 */
+	uint8_t func_id;
 };
 
 /* How the table and moduledata were found, for `leakhound info`. */
@@ -91,6 +98,15 @@ size_t gosym__memory(const struct gosym *gs);
  * pc is an instruction address: callers with return addresses pass ret - 1.
  */
 int gosym__frames(const struct gosym *gs, uint64_t pc, struct gosym_frame *frames, int max);
+
+/*
+ * Bytes the function at pc has moved SP down since its entry (the pcsp table, as
+ * runtime.funcspdelta reads it): its return address is at SP + *delta, and with a
+ * frame (delta > 0) its saved frame pointer just below. pc is taken as is (a return
+ * address is looked up at itself, as the runtime's unwinder does). -ENOENT when pc is
+ * outside every function or the table has no value there.
+ */
+int gosym__sp_delta(const struct gosym *gs, uint64_t pc, int32_t *delta);
 
 /*
  * A direct-mapped pc -> frames cache in front of gosym__frames, for stacks that

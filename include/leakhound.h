@@ -27,16 +27,17 @@
  * entry: numbers are shared by every object built from this header, and a counter
  * that no object uses simply stays zero.
  */
-#define LH_STATS(X)                                                                            \
-	X(RINGBUF_RESERVE, "ringbuf_reserve_fail", "ring buffer full: record dropped")        \
-	X(STACK_USER, "stack_user_fail", "bpf_get_stack(BPF_F_USER_STACK) failed")           \
-	X(MAP_LOOKUP, "map_lookup_fail", "lookup in a fixed-size array map failed")          \
-	X(PIDNS_TGID, "pidns_tgid_fail", "bpf_get_ns_current_pid_tgid() failed")            \
-	X(LIVE_FULL, "live_map_full", "live-object map full: sampled object not tracked")    \
-	X(STACK_MAP_FULL, "stack_map_full", "stack map full: allocation not tracked")        \
-	X(STACK_TRUNCATED, "stack_truncated", "user stack deeper than the buffer: cut")      \
-	X(READ_USER, "read_user_fail", "bpf_probe_read_user() of target memory failed")      \
-	X(NO_CONFIG, "no_config", "probe hit from a process with no configuration")
+#define LH_STATS(X)                                                                       \
+	X(RINGBUF_RESERVE, "ringbuf_reserve_fail", "ring buffer full: record dropped")    \
+	X(STACK_USER, "stack_user_fail", "bpf_get_stack(BPF_F_USER_STACK) failed")        \
+	X(MAP_LOOKUP, "map_lookup_fail", "lookup in a fixed-size array map failed")       \
+	X(PIDNS_TGID, "pidns_tgid_fail", "bpf_get_ns_current_pid_tgid() failed")          \
+	X(LIVE_FULL, "live_map_full", "live-object map full: sampled object not tracked") \
+	X(STACK_MAP_FULL, "stack_map_full", "stack map full: allocation not tracked")     \
+	X(STACK_TRUNCATED, "stack_truncated", "user stack deeper than the buffer: cut")   \
+	X(READ_USER, "read_user_fail", "bpf_probe_read_user() of target memory failed")   \
+	X(NO_CONFIG, "no_config", "probe hit from a process with no configuration")       \
+	X(BUDGET, "budget_skip", "probe budget of the target exceeded: event not recorded")
 
 #define LH_STAT_ENUM(id, name, desc) LH_STAT_##id,
 enum lh_stat {
@@ -82,8 +83,21 @@ struct lh_goheap_cfg {
 	__u32 kind_profile;	/* _KindSpecialProfile: 2, 3 or 4 by release */
 	__s32 alloc_ra_sp_off;	/* profilealloc's return address at [rsp + this]; -1: unknown */
 	__u32 alloc_frame_set;	/* rbp already points at profilealloc's own frame */
+	__s32 malloc_ra_sp_off; /* the same for mallocgc (--mallocgc mode) */
+	__u32 malloc_frame_set;
+	/*
+	 * The sampling rate in effect, in bytes: runtime.MemProfileRate for the profilealloc
+	 * probe (recorded with each object, so a rate changed while tracing scales each
+	 * object right), the BPF-side rate of the mallocgc probe.
+	 */
+	__u32 rate;
+	/* Back-off: record one event in 2^keep_shift, chosen at random (weight 2^keep_shift). */
+	__u32 keep_shift;
+	/* Recorded events per second allowed (the probe budget); 0: no limit. */
+	__u32 budget;
+	__u32 pad;
 };
-_Static_assert(sizeof(struct lh_goheap_cfg) == 24, "struct lh_goheap_cfg layout changed");
+_Static_assert(sizeof(struct lh_goheap_cfg) == 48, "struct lh_goheap_cfg layout changed");
 
 /* Per-target counters, updated with atomic adds. */
 struct lh_goheap_tstate {
@@ -91,10 +105,15 @@ struct lh_goheap_tstate {
 	__u64 alloc_bytes;
 	__u64 frees;		/* freeSpecial of a tracked profiled object */
 	__u64 free_bytes;
-	__u64 frees_untracked;	/* freeSpecial of a profiled object allocated before attach */
-	__u64 buckets;		/* setprofilebucket hits that tied a live object to its bucket */
+	__u64 frees_untracked; /* freeSpecial of a profiled object allocated before attach */
+	__u64 buckets;	       /* setprofilebucket hits that tied a live object to its bucket */
+	__u64 mallocgc_calls;  /* mallocgc hits (--mallocgc mode) */
+	__u64 kept_out;	       /* events left out by the 1-in-2^keep_shift back-off */
+	__u64 budget_skips;    /* events over the budget, not recorded */
+	__u64 window_ns;       /* start of the current one-second budget window */
+	__u64 window_events;   /* events recorded in it */
 };
-_Static_assert(sizeof(struct lh_goheap_tstate) == 48, "struct lh_goheap_tstate layout changed");
+_Static_assert(sizeof(struct lh_goheap_tstate) == 88, "struct lh_goheap_tstate layout changed");
 
 struct lh_goheap_live_key {
 	__u32 tgid;
@@ -104,14 +123,16 @@ struct lh_goheap_live_key {
 _Static_assert(sizeof(struct lh_goheap_live_key) == 16, "struct lh_goheap_live_key changed");
 
 struct lh_goheap_live {
-	__u64 size;		/* bytes, rounded up to the size class by the runtime */
-	__u64 stack_id;		/* key of the stacks map (with tgid) */
-	__u64 ts_ns;		/* bpf_ktime_get_ns() at allocation */
-	__u64 bucket;		/* the runtime's *bucket (setprofilebucket), 0 until tied */
-	__u32 gc;		/* memstats.numgc at allocation; 0 when unknown */
+	__u64 size;	/* bytes, rounded up to the size class by the runtime */
+	__u64 stack_id; /* key of the stacks map (with tgid) */
+	__u64 ts_ns;	/* bpf_ktime_get_ns() at allocation */
+	__u64 bucket;	/* the runtime's *bucket (setprofilebucket), 0 until tied */
+	__u32 gc;	/* memstats.numgc at allocation; 0 when unknown */
+	__u32 rate;	/* lh_goheap_cfg.rate when it was recorded */
+	__u32 weight;	/* 2^keep_shift when it was recorded */
 	__u32 pad;
 };
-_Static_assert(sizeof(struct lh_goheap_live) == 40, "struct lh_goheap_live layout changed");
+_Static_assert(sizeof(struct lh_goheap_live) == 48, "struct lh_goheap_live layout changed");
 
 struct lh_goheap_stack_key {
 	__u32 tgid;
@@ -121,7 +142,11 @@ struct lh_goheap_stack_key {
 _Static_assert(sizeof(struct lh_goheap_stack_key) == 16, "struct lh_goheap_stack_key changed");
 
 struct lh_goheap_stack {
-	__u64 allocs;		/* sampled allocations from this stack since attach */
+	/*
+	 * Sampled allocations from this stack since attach, each counted with its back-off
+	 * weight; in --mallocgc mode, already scaled: estimated allocations and bytes.
+	 */
+	__u64 allocs;
 	__u64 alloc_bytes;
 	__u32 nr;		/* valid entries of pcs */
 	__u32 truncated;
@@ -129,5 +154,58 @@ struct lh_goheap_stack {
 };
 _Static_assert(sizeof(struct lh_goheap_stack) == 24 + 8 * LH_GOHEAP_STACK_DEPTH,
 	       "struct lh_goheap_stack layout changed");
+
+/* ---- goroutines.bpf.c: goroutine creation and exit, for `leakhound trace` ---- */
+
+/* Live goroutines over all targets, and distinct creation stacks. */
+#define LH_GOR_MAX_LIVE (256 * 1024)
+#define LH_GOR_MAX_STACKS (16 * 1024)
+/* Creation stacks kept of the creator's own creation, its creator's, ...: story 1's chain. */
+#define LH_GOR_ANCESTORS 3
+
+/* Per-target configuration, keyed by the kernel tgid. */
+struct lh_gor_cfg {
+	__s32 goid_off;		/* offsetof(runtime.g, goid) */
+	__s32 parent_goid_off;	/* offsetof(runtime.g, parentGoid), 1.21+; -1: none */
+	__s32 g_m_off;		/* offsetof(runtime.g, m) */
+	__s32 m_curg_off;	/* offsetof(runtime.m, curg) */
+	__u32 keep_shift;	/* record one creation in 2^keep_shift (budget back-off) */
+	__u32 budget;		/* recorded creations per second; 0: no limit */
+};
+_Static_assert(sizeof(struct lh_gor_cfg) == 24, "struct lh_gor_cfg layout changed");
+
+struct lh_gor_tstate {
+	__u64 creates;		/* newg_visible hits: goroutines made runnable */
+	__u64 exits;		/* exits of recorded goroutines */
+	__u64 exits_untracked;	/* exits of goroutines from before attach, or not recorded */
+	__u64 malgs;		/* malg hits: new g structs (not taken from the free list) */
+	__u64 kept_out;
+	__u64 budget_skips;
+	__u64 window_ns;
+	__u64 window_events;
+};
+_Static_assert(sizeof(struct lh_gor_tstate) == 64, "struct lh_gor_tstate layout changed");
+
+struct lh_gor_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 goid;
+};
+_Static_assert(sizeof(struct lh_gor_key) == 16, "struct lh_gor_key layout changed");
+
+/*
+ * A live goroutine created since attach. Creation stacks live in a stacks map of the
+ * same layout as the heap tracer's (struct lh_goheap_stack_key / lh_goheap_stack, with
+ * allocs counting creations from the stack).
+ */
+struct lh_gor_live {
+	__u64 stack_id;		/* its creation stack */
+	__u64 ts_ns;		/* bpf_ktime_get_ns() at creation */
+	__u64 parent_goid;	/* the creating goroutine */
+	__u64 anc[LH_GOR_ANCESTORS]; /* the creator's creation stack, its creator's...; 0: none */
+	__u32 weight;		/* 2^keep_shift when it was recorded */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct lh_gor_live) == 56, "struct lh_gor_live layout changed");
 
 #endif

@@ -71,4 +71,19 @@ void target__free(struct target *t);
 /* Reads target memory at a runtime address; -EFAULT on a short read. */
 int target__read(struct target *t, uint64_t addr, void *buf, size_t len);
 
+/* One range of a batched read, and how it went: 0 or -errno (-EFAULT: not all there). */
+struct target_iov {
+	uint64_t addr;
+	void *buf;
+	size_t len;
+	int err;
+};
+
+/*
+ * Reads n ranges with as few system calls as the kernel allows (process_vm_readv, up
+ * to 1024 ranges a call), each range as one read; a range the batch cannot finish is
+ * read alone with target__read. Sets every iov[i].err; returns how many failed.
+ */
+size_t target__readv(struct target *t, struct target_iov *iov, size_t n);
+
 #endif

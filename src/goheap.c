@@ -13,19 +13,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpfmaps.h"
 #include "goheap.h"
 #include "target.h"
 
 #include "goheap.skel.h"
 
 #define GOHEAP_MAX_TARGETS LH_GOHEAP_MAX_TARGETS
-#define NPROBES 3
+#define NPROBES		   4
 
 const struct goheap_probe goheap_probes[NPROBES] = {
-	{ HOOK_PROFILEALLOC, "lh_goheap_alloc", true },
-	{ HOOK_FREESPECIAL, "lh_goheap_free", true },
+	{HOOK_PROFILEALLOC, "lh_goheap_alloc", GOHEAP_SAMPLED, true},
+	{HOOK_FREESPECIAL, "lh_goheap_free", GOHEAP_SAMPLED, true},
 	/* ties objects to the runtime's buckets (history shares site identity); optional */
-	{ HOOK_SETPROFILEBUCKET, "lh_goheap_bucket", false },
+	{HOOK_SETPROFILEBUCKET, "lh_goheap_bucket", GOHEAP_SAMPLED, false},
+	{HOOK_MALLOCGC, "lh_goheap_mallocgc", GOHEAP_MALLOCGC, true},
 };
 const int goheap_nprobes = NPROBES;
 
@@ -46,8 +48,10 @@ static struct bpf_program *prog_of(struct goheap *gh, int i)
 		return gh->skel->progs.lh_goheap_alloc;
 	case 1:
 		return gh->skel->progs.lh_goheap_free;
-	default:
+	case 2:
 		return gh->skel->progs.lh_goheap_bucket;
+	default:
+		return gh->skel->progs.lh_goheap_mallocgc;
 	}
 }
 
@@ -107,11 +111,13 @@ uint32_t goheap__prog_id(const struct goheap *gh, int i)
 	return info.id;
 }
 
-static int make_cfg(struct target *t, struct lh_goheap_cfg *c, const char **what)
+static int make_cfg(struct target *t, const struct goheap_opts *o, struct lh_goheap_cfg *c,
+		    const char **what)
 {
 	const struct go_offsets *off = &t->bin->offsets;
 	const struct go_global *ms = &t->bin->globals.global[GLOBAL_MEMSTATS];
 	const struct go_hook *alloc = &t->bin->hooks.hook[HOOK_PROFILEALLOC];
+	const struct go_hook *malloc = &t->bin->hooks.hook[HOOK_MALLOCGC];
 
 	memset(c, 0, sizeof(*c));
 	if (off->val[OFF_SPECIAL_KIND] < 0 || off->val[CONST_KIND_SPECIAL_PROFILE] < 0) {
@@ -124,39 +130,39 @@ static int make_cfg(struct target *t, struct lh_goheap_cfg *c, const char **what
 		c->numgc_addr = ms->addr + t->bias + off->val[OFF_MSTATS_NUMGC];
 	c->alloc_ra_sp_off = alloc->site.ra_sp_off;
 	c->alloc_frame_set = alloc->site.frame_set;
+	c->malloc_ra_sp_off = malloc->site.ra_sp_off;
+	c->malloc_frame_set = malloc->site.frame_set;
+	c->rate = o->rate;
+	c->keep_shift = o->keep_shift;
+	c->budget = o->budget;
 	return 0;
 }
 
 static int attach_probes(struct goheap *gh, struct goheap_target *gt, struct target *t,
-			 const char **what)
+			 unsigned int mode, const char **what)
 {
-	char path[64];
-	int err;
-
-	/* /proc/PID/exe reaches the target's own file, in its mount namespace too */
-	snprintf(path, sizeof(path), "/proc/%d/exe", t->pid);
 	for (int i = 0; i < NPROBES; i++) {
 		const struct go_hook *h = &t->bin->hooks.hook[goheap_probes[i].hook];
-		LIBBPF_OPTS(bpf_uprobe_opts, opts);
 
+		if (!(goheap_probes[i].mode & mode))
+			continue;
 		if (!h->has_site) {
 			if (!goheap_probes[i].required)
 				continue;
 			*what = h->symbol;
 			return -ENOENT;
 		}
-		gt->link[i] = bpf_program__attach_uprobe_opts(prog_of(gh, i), t->pid, path,
-							      h->site.file_off, &opts);
+		gt->link[i] = bpfmaps__attach_uprobe(prog_of(gh, i), t, h->site.file_off);
 		if (!gt->link[i]) {
-			err = -errno;
 			*what = h->symbol;
-			return err;
+			return -errno;
 		}
 	}
 	return 0;
 }
 
-int goheap__attach(struct goheap *gh, struct target *t, const char **what)
+int goheap__attach(struct goheap *gh, struct target *t, const struct goheap_opts *o,
+		   const char **what)
 {
 	struct lh_goheap_tstate ts = {};
 	struct lh_goheap_cfg c;
@@ -170,7 +176,7 @@ int goheap__attach(struct goheap *gh, struct target *t, const char **what)
 			gt = &gh->tgt[i];
 	if (!gt)
 		return -ENOSPC;
-	err = make_cfg(t, &c, what);
+	err = make_cfg(t, o, &c, what);
 	if (err)
 		return err;
 	err = bpf_map__update_elem(gh->skel->maps.tstate, &key, sizeof(key), &ts, sizeof(ts),
@@ -183,26 +189,26 @@ int goheap__attach(struct goheap *gh, struct target *t, const char **what)
 		return err;
 	}
 	gt->pid = t->pid;
-	err = attach_probes(gh, gt, t, what);
+	err = attach_probes(gh, gt, t, o->mode, what);
 	if (err)
 		goheap__detach(gh, t->pid);
 	return err;
 }
 
-/* Deletes every key of map whose leading __u32 is pid. */
-static void drop_keys(struct bpf_map *map, size_t ksize, pid_t pid)
+int goheap__configure(struct goheap *gh, pid_t pid, const struct goheap_opts *o)
 {
-	uint8_t key[32], next[32];
-	bool first = true;
+	struct lh_goheap_cfg c;
+	__u32 key = pid;
+	int err;
 
-	if (ksize > sizeof(key))
-		return;
-	while (!bpf_map__get_next_key(map, first ? NULL : key, next, ksize)) {
-		first = false;
-		memcpy(key, next, ksize);
-		if (*(__u32 *)next == (__u32)pid)
-			bpf_map__delete_elem(map, next, ksize, 0);
-	}
+	err = bpf_map__lookup_elem(gh->skel->maps.cfg, &key, sizeof(key), &c, sizeof(c), 0);
+	if (err)
+		return err;
+	c.rate = o->rate;
+	c.keep_shift = o->keep_shift;
+	c.budget = o->budget;
+	return bpf_map__update_elem(gh->skel->maps.cfg, &key, sizeof(key), &c, sizeof(c),
+				    BPF_EXIST);
 }
 
 int goheap__detach(struct goheap *gh, pid_t pid)
@@ -214,8 +220,9 @@ int goheap__detach(struct goheap *gh, pid_t pid)
 			target_detach(&gh->tgt[i]);
 	bpf_map__delete_elem(gh->skel->maps.cfg, &key, sizeof(key), 0);
 	bpf_map__delete_elem(gh->skel->maps.tstate, &key, sizeof(key), 0);
-	drop_keys(gh->skel->maps.live, sizeof(struct lh_goheap_live_key), pid);
-	drop_keys(gh->skel->maps.stacks, sizeof(struct lh_goheap_stack_key), pid);
+	bpf_map__delete_elem(gh->skel->maps.countdown, &key, sizeof(key), 0);
+	bpfmaps__drop_tgid(gh->skel->maps.live, sizeof(struct lh_goheap_live_key), pid);
+	bpfmaps__drop_tgid(gh->skel->maps.stacks, sizeof(struct lh_goheap_stack_key), pid);
 	return 0;
 }
 
@@ -228,28 +235,6 @@ void goheap_scale(uint64_t size, int64_t rate, double *objects, double *bytes)
 		scale = 1 / (1 - exp(-(double)size / (double)rate));
 	*objects = scale;
 	*bytes = scale * (double)size;
-}
-
-static int sum_stats(struct goheap *gh, uint64_t *out)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *vals;
-	int err = 0;
-
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	for (__u32 s = 0; s < LH_STAT__COUNT && !err; s++) {
-		err = bpf_map__lookup_elem(gh->skel->maps.stats, &s, sizeof(s), vals,
-					   ncpu * sizeof(*vals), 0);
-		out[s] = 0;
-		for (int c = 0; !err && c < ncpu; c++)
-			out[s] += vals[c];
-	}
-	free(vals);
-	return err;
 }
 
 static int read_sites(struct goheap *gh, pid_t pid, struct goheap_snap *s)
@@ -320,7 +305,12 @@ static int read_live(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 		site = bsearch(&probe, s->sites, s->nsites, sizeof(*s->sites), cmp_id);
 		if (!site)
 			continue; /* stack inserted after read_sites: next interval */
-		goheap_scale(lv.size, rate, &o, &b);
+		/* each object at the rate and back-off weight it was recorded with */
+		goheap_scale(lv.size, lv.rate ? lv.rate : rate, &o, &b);
+		if (lv.weight > 1) {
+			o *= lv.weight;
+			b *= lv.weight;
+		}
 		site->live_objects++;
 		site->live_bytes += lv.size;
 		site->inuse_objects += o;
@@ -347,7 +337,7 @@ int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 	memset(s, 0, sizeof(*s));
 	bpf_map__lookup_elem(gh->skel->maps.tstate, &key, sizeof(key), &s->ts, sizeof(s->ts),
 			     0);
-	err = sum_stats(gh, s->stats);
+	err = bpfmaps__sum_stats(gh->skel->maps.stats, s->stats);
 	if (!err)
 		err = read_sites(gh, pid, s);
 	if (!err)
@@ -355,6 +345,13 @@ int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 	if (err)
 		goheap_snap__release(s);
 	return err;
+}
+
+int goheap__tstate(struct goheap *gh, pid_t pid, struct lh_goheap_tstate *ts)
+{
+	__u32 key = pid;
+
+	return bpf_map__lookup_elem(gh->skel->maps.tstate, &key, sizeof(key), ts, sizeof(*ts), 0);
 }
 
 void goheap_snap__release(struct goheap_snap *s)

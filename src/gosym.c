@@ -179,12 +179,14 @@ static int parse_header(struct gosym *gs, const uint8_t *p, uint64_t len)
 		gs->inl_size = INL_SIZE_118;
 		gs->inl_name = INL_NAME_118;
 		gs->inl_parentpc = INL_PARENTPC_118;
+		gs->inl_funcid = INL_FUNCID_118;
 	} else {
 		gs->func_size = FUNC_SIZE_120;
 		gs->nfuncdata_off = FUNC_NFUNCDATA_120;
 		gs->inl_size = INL_SIZE_120;
 		gs->inl_name = INL_NAME_120;
 		gs->inl_parentpc = INL_PARENTPC_120;
+		gs->inl_funcid = INL_FUNCID_120;
 	}
 	return check_functab(gs);
 }

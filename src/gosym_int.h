@@ -33,16 +33,18 @@ enum {
  * nameOff i32, parentPc i32, startLine i32} (runtime/symtabinl.go@1.21).
  */
 enum {
+	INL_FUNCID_118 = 2,
 	INL_NAME_118 = 12,
 	INL_PARENTPC_118 = 16,
 	INL_SIZE_118 = 20,
+	INL_FUNCID_120 = 0,
 	INL_NAME_120 = 4,
 	INL_PARENTPC_120 = 8,
 	INL_SIZE_120 = 16,
 };
 
-/* The pcvalue tables gosym_lines.c indexes per function: pcfile, pcln, inline index. */
-enum { PCV_FILE, PCV_LINE, PCV_INL, PCV_KINDS };
+/* The pcvalue tables gosym_lines.c indexes per function: pcfile, pcln, inline index, pcsp. */
+enum { PCV_FILE, PCV_LINE, PCV_INL, PCV_SP, PCV_KINDS };
 
 struct span {
 	const uint8_t *p;
@@ -68,7 +70,7 @@ struct gosym {
 	uint32_t quantum;
 	uint32_t func_size;	/* sizeof(_func) before pcdata */
 	uint32_t nfuncdata_off;
-	uint32_t inl_size, inl_name, inl_parentpc;
+	uint32_t inl_size, inl_name, inl_parentpc, inl_funcid;
 	/* func_by_name: open-addressing hash of index + 1, built on first use */
 	uint32_t *names;
 	uint32_t names_mask;

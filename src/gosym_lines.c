@@ -277,12 +277,13 @@ static inline void prefetch_table(const struct gosym *gs, uint32_t off)
 }
 
 static void set_frame(const struct gosym *gs, const struct func_rec *f, uint64_t pc,
-		      int32_t nameoff, bool inlined, struct gosym_frame *fr)
+		      int32_t nameoff, bool inlined, uint8_t func_id, struct gosym_frame *fr)
 {
 	fr->func = gosym_name_at(gs, nameoff);
 	fr->file = file_at(gs, f, pc);
 	fr->line = line_at(gs, f, pc);
 	fr->inlined = inlined;
+	fr->func_id = func_id;
 }
 
 /*
@@ -319,13 +320,35 @@ int gosym__frames(const struct gosym *gs, uint64_t pc, struct gosym_frame *frame
 		if (!(e = inl_entry(gs, tree, tree_len, ix)))
 			break;
 		if (n < max - 1)
-			set_frame(gs, &f, pc, (int32_t)rd32(e + gs->inl_name), true, &frames[n++]);
+			set_frame(gs, &f, pc, (int32_t)rd32(e + gs->inl_name), true,
+				  e[gs->inl_funcid], &frames[n++]);
 		parent = f.entry + (uint32_t)rd32(e + gs->inl_parentpc);
 		if (parent >= f.end)
 			break;
 		pc = parent;
 		ix = pcvalue(gs, &f, PCV_INL, inl, pc);
 	}
-	set_frame(gs, &f, pc, (int32_t)rd32(f.p + FUNC_NAMEOFF), false, &frames[n]);
+	/* _func: funcID, flag, padding, then nfuncdata (runtime/runtime2.go _func) */
+	set_frame(gs, &f, pc, (int32_t)rd32(f.p + FUNC_NAMEOFF), false,
+		  f.p[gs->nfuncdata_off - 3], &frames[n]);
 	return n + 1;
+}
+
+int gosym__sp_delta(const struct gosym *gs, uint64_t pc, int32_t *delta)
+{
+	struct func_rec f;
+	uint32_t idx;
+	int32_t v;
+	int err;
+
+	err = gosym_func_index(gs, pc, &idx);
+	if (err)
+		return err;
+	gosym_func_rec(gs, idx, &f);
+	/* the pcsp table (runtime.funcspdelta): SP moved down since entry, never negative */
+	v = pcvalue(gs, &f, PCV_SP, rd32(f.p + FUNC_PCSP), pc);
+	if (v < 0)
+		return -ENOENT;
+	*delta = v;
+	return 0;
 }

@@ -17,6 +17,7 @@ static const struct command {
 	{ "symbolize", cmd_symbolize, "addresses of a Go binary to functions, files and lines" },
 	{ "check", cmd_check, "whether this kernel and these privileges can run leakhound" },
 	{ "trace", cmd_trace, "live Go heap by allocation stack of a running process" },
+	{ "goroutines", cmd_goroutines, "every goroutine of a running process, grouped by stack" },
 };
 
 static void usage(FILE *out)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "elfbin.h"
@@ -146,4 +147,53 @@ int target__read(struct target *t, uint64_t addr, void *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+/* process_vm_readv takes at most IOV_MAX (1024) ranges a side. */
+#define READV_BATCH 1024
+
+/*
+ * One process_vm_readv over iov[0..n): the kernel stops at the first range it cannot
+ * read completely, so the ranges before it are done, that one is retried alone (the
+ * short one may be only partly mapped) and the batch goes on after it.
+ */
+static size_t readv_batch(struct target *t, struct target_iov *iov, size_t n)
+{
+	struct iovec local[READV_BATCH], remote[READV_BATCH];
+	size_t failed = 0, i = 0;
+
+	while (i < n) {
+		size_t k = n - i < READV_BATCH ? n - i : READV_BATCH;
+		ssize_t got;
+
+		for (size_t j = 0; j < k; j++) {
+			local[j] = (struct iovec){ iov[i + j].buf, iov[i + j].len };
+			remote[j] = (struct iovec){ (void *)(uintptr_t)iov[i + j].addr,
+						    iov[i + j].len };
+		}
+		got = process_vm_readv(t->pid, local, k, remote, k, 0);
+		if (got < 0 && (errno == ENOSYS || errno == EPERM || errno == ESRCH))
+			break; /* no batching here: every range alone below */
+		if (got < 0)
+			got = 0;
+		for (; k && (size_t)got >= iov[i].len; k--, i++) {
+			got -= iov[i].len;
+			iov[i].err = 0;
+		}
+		if (k) {
+			iov[i].err = target__read(t, iov[i].addr, iov[i].buf, iov[i].len);
+			failed += iov[i].err != 0;
+			i++;
+		}
+	}
+	for (; i < n; i++) {
+		iov[i].err = target__read(t, iov[i].addr, iov[i].buf, iov[i].len);
+		failed += iov[i].err != 0;
+	}
+	return failed;
+}
+
+size_t target__readv(struct target *t, struct target_iov *iov, size_t n)
+{
+	return n ? readv_batch(t, iov, n) : 0;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,39 +28,8 @@
 #include "mprof.h"
 #include "pprof.h"
 #include "target.h"
+#include "trace_int.h"
 #include "x86dec.h"
-
-/* runtime/mprof.go: MemProfileRate's default, 512 KiB, also what we turn sampling on with */
-#define DEFAULT_RATE (512 * 1024)
-#define MAX_FRAMES 64
-#define MAX_SUSPECTS 16
-
-struct trace_opts {
-	pid_t pid;
-	double interval;
-	double duration;	/* 0: until Ctrl-C or target exit */
-	int64_t rate;		/* 0: the target's own, or DEFAULT_RATE when off */
-	int top;
-	bool json;
-	bool no_write;
-	bool dry_run;
-	const char *outdir;
-};
-
-struct tracer {
-	struct trace_opts o;
-	struct target *t;
-	struct goheap *gh;
-	uint64_t rate_addr;	/* runtime address of runtime.MemProfileRate; 0: unknown */
-	int64_t old_rate;
-	int64_t rate;		/* in effect */
-	bool wrote_rate;
-	struct model *model;
-	bool history;		/* the runtime's profile is read: pre-attach sites */
-	struct goheap_snap base;	/* its sites at attach */
-	struct timespec start;
-	int nreport;
-};
 
 static volatile sig_atomic_t stop_flag;
 
@@ -81,13 +51,22 @@ static void usage(FILE *out)
 		"  -d, --duration SECS  stop after this long (default: Ctrl-C or target exit)\n"
 		"  -n, --top N          sites per report (default 10)\n"
 		"      --rate BYTES     sampling rate to set when the target samples none\n"
-		"                       (default 524288; 1 = every allocation, slow)\n"
+		"                       (default 524288; 1 = every allocation, slow: add\n"
+		"                       --budget 0 to keep it under load)\n"
 		"      --no-write       never write target memory (heap tracing then needs\n"
-		"                       sampling already on in the target)\n"
+		"                       sampling already on in the target, or --mallocgc)\n"
+		"      --mallocgc       probe every allocation and sample in BPF at --rate,\n"
+		"                       writing nothing: allocation profile only (no in-use,\n"
+		"                       no suspects), and a trap per allocation: allocation-\n"
+		"                       heavy code runs many times slower\n"
+		"      --budget N       recorded probe events per second before backing off\n"
+		"                       (a higher rate, or fewer events kept; default %d, 0 =\n"
+		"                       no limit)\n"
 		"      --dry-run        list every probe and write, touch nothing\n"
 		"      --json           one JSON object per report per line (docs/TRACE.md)\n"
 		"  -o, --output DIR     a pprof heap profile per report: DIR/heap-PID-N.pb.gz\n"
-		"  -h, --help           this help\n");
+		"  -h, --help           this help\n",
+		DEFAULT_BUDGET);
 }
 
 static int parse_num(const char *s, double min, double max, double *out)
@@ -113,6 +92,9 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 		{ "rate", required_argument, NULL, 'r' },
 		{ "no-write", no_argument, NULL, 'W' },
 		{ "dry-run", no_argument, NULL, 'D' },
+		{ "mallocgc", no_argument, NULL, 'M' },
+		{ "no-goroutines", no_argument, NULL, 'G' },
+		{ "budget", required_argument, NULL, 'B' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -121,7 +103,7 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 	double v;
 	int c;
 
-	*o = (struct trace_opts){ .interval = 10, .top = 10 };
+	*o = (struct trace_opts){.interval = 10, .top = 10, .budget = DEFAULT_BUDGET};
 	while ((c = getopt_long(argc, argv, "p:i:d:n:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -153,6 +135,17 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 		case 'D':
 			o->dry_run = true;
 			break;
+		case 'M':
+			o->mallocgc = true;
+			break;
+		case 'G':
+			o->no_goroutines = true;
+			break;
+		case 'B':
+			if (parse_num(optarg, 0, UINT32_MAX, &v))
+				goto bad;
+			o->budget = v;
+			break;
 		case 'j':
 			o->json = true;
 			break;
@@ -173,7 +166,13 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 	}
 	return 0;
 bad:
-	log_err("trace: invalid value '%s' for -%c", optarg, c == 'r' ? 'r' : c);
+	log_err("trace: invalid value '%s' for %s", optarg,
+		c == 'r'   ? "--rate"
+		: c == 'B' ? "--budget"
+		: c == 'p' ? "-p"
+		: c == 'i' ? "-i"
+		: c == 'd' ? "-d"
+			   : "-n");
 	return -EINVAL;
 }
 
@@ -213,6 +212,11 @@ static void rate_restore(struct tracer *tr)
 
 /* ---- setup ---- */
 
+static unsigned int mode_of(const struct tracer *tr)
+{
+	return tr->o.mallocgc ? GOHEAP_MALLOCGC : GOHEAP_SAMPLED;
+}
+
 static int check_target(struct tracer *tr)
 {
 	struct gobin *b = tr->t->bin;
@@ -226,6 +230,8 @@ static int check_target(struct tracer *tr)
 	for (int i = 0; i < goheap_nprobes; i++) {
 		const struct go_hook *h = &b->hooks.hook[goheap_probes[i].hook];
 
+		if (!(goheap_probes[i].mode & mode_of(tr)))
+			continue;
 		if (goheap_probes[i].required && !h->has_site) {
 			log_err("process %d: no probe site for %s: %s", tr->t->pid, h->symbol,
 				h->error ? h->error : "not found");
@@ -233,6 +239,8 @@ static int check_target(struct tracer *tr)
 		}
 	}
 	if (!g->found) {
+		if (tr->o.mallocgc)
+			return 0; /* the rate is not read nor written in this mode */
 		log_err("process %d: runtime.MemProfileRate not found (%s): cannot tell whether "
 			"the runtime samples the heap", tr->t->pid, g->error ? g->error : "?");
 		return -ENOENT;
@@ -241,34 +249,64 @@ static int check_target(struct tracer *tr)
 	return 0;
 }
 
+/* One --dry-run line: symbol, offset in the function and in the file, the instruction. */
+void trace_print_probe(const struct go_hook *h)
+{
+	char insn[64];
+
+	if (!h->has_site) {
+		printf("probe  %-26s not attached: %s\n", h->symbol,
+		       h->error ? h->error : "no site");
+		return;
+	}
+	x86_insn_format(&h->site.insn, insn, sizeof(insn));
+	printf("probe  %-26s +%#-6" PRIx64 " file offset %#-8" PRIx64 " %-20s %s\n", h->symbol,
+	       h->site.addr - h->entry, h->site.file_off, insn,
+	       h->site.emulated ? "emulated" : "single-stepped");
+}
+
 static void print_probes(struct tracer *tr)
 {
 	struct gobin *b = tr->t->bin;
-	char insn[64];
 
 	printf("process %d: %s (%s), load bias %#" PRIx64 "\n", tr->t->pid, tr->t->exe,
 	       b->bi.version_str, tr->t->bias);
-	for (int i = 0; i < goheap_nprobes; i++) {
-		const struct go_hook *h = &b->hooks.hook[goheap_probes[i].hook];
-
-		if (!h->has_site) {
-			printf("probe  %-26s not attached: %s\n", h->symbol,
-			       h->error ? h->error : "no site");
-			continue;
-		}
-		x86_insn_format(&h->site.insn, insn, sizeof(insn));
-		printf("probe  %-26s +%#-6" PRIx64 " file offset %#-8" PRIx64 " %-20s %s\n",
-		       h->symbol, h->site.addr - h->entry, h->site.file_off, insn,
-		       h->site.emulated ? "emulated" : "single-stepped");
-	}
+	for (int i = 0; i < goheap_nprobes; i++)
+		if (goheap_probes[i].mode & mode_of(tr))
+			trace_print_probe(&b->hooks.hook[goheap_probes[i].hook]);
 }
 
-/* Decides the sampling rate; writes it unless --dry-run / --no-write. */
+/*
+ * --mallocgc: nothing is read or written in the target; the probe samples every ~rate
+ * bytes allocated, in BPF.
+ */
+static int setup_mallocgc(struct tracer *tr)
+{
+	tr->rate = tr->o.rate ? tr->o.rate : DEFAULT_RATE;
+	if (tr->o.dry_run)
+		printf("write  none: --mallocgc samples in BPF, 1 allocation per ~%" PRId64
+		       " bytes\n",
+		       tr->rate);
+	else if (!tr->o.json)
+		printf("--mallocgc: a probe on every allocation (allocation-heavy code runs many "
+		       "times slower), sampled in BPF every ~%" PRId64 " bytes; allocation "
+		       "profile only: no in-use bytes, no leak suspects\n",
+		       tr->rate);
+	return 0;
+}
+
+/*
+ * Decides the sampling rate: the target's own when it samples, else DEFAULT_RATE or
+ * --rate, to be written after the probes are attached (apply_rate), unless --dry-run or
+ * --no-write.
+ */
 static int setup_rate(struct tracer *tr)
 {
 	int64_t want = tr->o.rate ? tr->o.rate : DEFAULT_RATE;
 	int err;
 
+	if (tr->o.mallocgc)
+		return setup_mallocgc(tr);
 	err = rate_read(tr, &tr->old_rate);
 	if (err) {
 		log_err("process %d: cannot read runtime.MemProfileRate: %s", tr->t->pid,
@@ -293,29 +331,105 @@ static int setup_rate(struct tracer *tr)
 	if (tr->o.no_write) {
 		if (tr->old_rate > 0)
 			return 0; /* --rate without permission to write: keep the target's */
-		log_err("process %d: heap sampling is off (runtime.MemProfileRate = 0, the linker "
-			"disabled it) and --no-write forbids turning it on: Go heap tracing off "
-			"(the --mallocgc mode is not built in yet)", tr->t->pid);
-		return -EPERM;
+		tr->heap_off = "heap sampling is off (runtime.MemProfileRate = 0, the linker "
+			       "disabled it) and --no-write forbids turning it on; --mallocgc traces "
+			       "without writing, at the price of a probe on every allocation";
+		if (tr->o.no_goroutines) {
+			log_err("process %d: Go heap tracing off: %s", tr->t->pid, tr->heap_off);
+			return -EPERM;
+		}
+		log_warn("process %d: Go heap tracing off: %s", tr->t->pid, tr->heap_off);
+		return 0;
 	}
-	err = rate_write(tr, want);
+	tr->want_rate = want;
+	tr->rate = want;
+	return 0;
+}
+
+/* Writes the rate setup_rate() chose; the probes are attached, so no sample is missed. */
+static int apply_rate(struct tracer *tr)
+{
+	int err;
+
+	if (!tr->want_rate)
+		return 0;
+	err = rate_write(tr, tr->want_rate);
 	if (err) {
 		log_err("process %d: cannot write runtime.MemProfileRate: %s", tr->t->pid,
 			strerror(-err));
 		return err;
 	}
 	tr->wrote_rate = true;
-	tr->rate = want;
 	if (!tr->o.json)
 		printf("set runtime.MemProfileRate %" PRId64 " -> %" PRId64 " in process %d "
 		       "(the old value is put back on exit; not if leakhound is SIGKILLed)\n",
-		       tr->old_rate, want, tr->t->pid);
+		       tr->old_rate, tr->want_rate, tr->t->pid);
+	fflush(stdout);
 	return 0;
+}
+
+/*
+ * The probe budget (DESIGN.md §3, Safety): BPF records at most o.budget events per
+ * second and counts the rest as budget_skip. When it had to, back off by BACKOFF_SHIFT
+ * powers of two: the sampling rate when it is ours (written by leakhound, or the BPF-side
+ * rate of --mallocgc), else the share of events recorded (each recorded object then
+ * weighs 2^keep_shift). Checked every second.
+ */
+static void check_budget(struct tracer *tr)
+{
+	struct lh_goheap_tstate ts;
+	struct goheap_opts o = tr->gopt;
+	uint64_t skips;
+	char what[96];
+	int err;
+
+	if (!tr->gh || !tr->o.budget || goheap__tstate(tr->gh, tr->t->pid, &ts))
+		return;
+	skips = ts.budget_skips - tr->budget_skips;
+	tr->budget_skips = ts.budget_skips;
+	if (!skips)
+		return;
+	if ((tr->wrote_rate || tr->o.mallocgc) && tr->rate < (1 << 30)) {
+		int64_t rate = tr->rate << BACKOFF_SHIFT;
+
+		if (rate > (1 << 30))
+			rate = 1 << 30;
+		if (!tr->o.mallocgc) {
+			err = rate_write(tr, rate);
+			if (err) {
+				log_warn("process %d: cannot raise runtime.MemProfileRate: %s",
+					 tr->t->pid, strerror(-err));
+				return;
+			}
+		}
+		snprintf(what, sizeof(what), "sampling rate %" PRId64 " -> %" PRId64, tr->rate,
+			 rate);
+		tr->rate = rate;
+		o.rate = rate;
+	} else if (o.keep_shift < MAX_KEEP_SHIFT) {
+		o.keep_shift += BACKOFF_SHIFT;
+		snprintf(what, sizeof(what), "events recorded 1 in %u -> 1 in %u",
+			 1U << tr->gopt.keep_shift, 1U << o.keep_shift);
+	} else {
+		return; /* nothing left to give: the budget keeps cutting, counted */
+	}
+	err = goheap__configure(tr->gh, tr->t->pid, &o);
+	if (err) {
+		log_warn("process %d: cannot reconfigure the probes: %s", tr->t->pid,
+			 strerror(-err));
+		return;
+	}
+	tr->gopt = o;
+	tr->backoffs++;
+	snprintf(tr->backoff_msg, sizeof(tr->backoff_msg),
+		 "%" PRIu64 " events over the budget not recorded; backed off: %s", skips, what);
+	log_warn("process %d: probe budget %" PRId64 "/s exceeded: %s", tr->t->pid, tr->o.budget,
+		 tr->backoff_msg);
 }
 
 /* ---- reports ---- */
 
-static double now_s(const struct timespec *since)
+double trace_now_s(const struct timespec *since)
 {
 	struct timespec ts;
 
@@ -323,7 +437,7 @@ static double now_s(const struct timespec *since)
 	return (ts.tv_sec - since->tv_sec) + (ts.tv_nsec - since->tv_nsec) / 1e9;
 }
 
-static uint64_t mono_ns(void)
+uint64_t trace_mono_ns(void)
 {
 	struct timespec ts;
 
@@ -334,7 +448,7 @@ static uint64_t mono_ns(void)
 
 static double age_s(uint64_t ts_ns)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = trace_mono_ns();
 
 	return ts_ns && ts_ns < now ? (now - ts_ns) / 1e9 : 0;
 }
@@ -348,27 +462,31 @@ static bool alloc_frame(const char *fn)
 	return fn && (strncmp(fn, "runtime.", 8) == 0 || strncmp(fn, "internal/runtime/", 17) == 0);
 }
 
-struct frame_out {
-	struct gosym_frame f;
-	uint32_t pc_index;	/* which entry of the site's pcs it comes from */
-};
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
 
 /*
  * Symbolized frames of a site, innermost first, inlined expanded, runtime allocation
  * frames at the top trimmed (all kept when nothing else remains). pcs[0] is the probe
  * site (an instruction address), the others return addresses: looked up at ret - 1.
  */
-static int site_frames(struct tracer *tr, const struct goheap_site *s, struct frame_out *out,
-		       int max)
+int trace_frames(struct tracer *tr, const struct lh_goheap_stack *st, struct frame_out *out,
+		 int max)
 {
 	int n = 0, first_user = -1;
 
-	for (uint32_t i = 0; i < s->stack.nr && n < max; i++) {
+	for (uint32_t i = 0; i < st->nr && n < max; i++) {
 		struct gosym_frame fr[16];
-		uint64_t pc = s->stack.pcs[i] - tr->t->bias - (i ? 1 : 0);
+		uint64_t pc = st->pcs[i] - tr->t->bias - (i ? 1 : 0);
 		int k;
 
-		if (i == 1 && s->stack.pcs[1] == s->stack.pcs[0])
+		if (i == 1 && st->pcs[1] == st->pcs[0])
 			continue; /* no return address was read: the duplicate site */
 		k = gosym__frames(tr->t->bin->sym, pc, fr, 16);
 		if (k <= 0) {
@@ -391,12 +509,18 @@ static int site_frames(struct tracer *tr, const struct goheap_site *s, struct fr
 	return n;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t len)
+static int site_frames(struct tracer *tr, const struct goheap_site *s, struct frame_out *out,
+		       int max)
 {
-	const uint8_t *b = p;
+	return trace_frames(tr, &s->stack, out, max);
+}
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
+uint64_t trace_frames_key(const struct frame_out *fr, int n, uint64_t h)
+{
+	for (int i = 0; i < n; i++) {
+		h = fnv(h, fr[i].f.func, strlen(fr[i].f.func) + 1);
+		h = fnv(h, &fr[i].f.line, sizeof(fr[i].f.line));
+	}
 	return h;
 }
 
@@ -409,13 +533,8 @@ static uint64_t site_key(struct tracer *tr, const struct goheap_site *s)
 {
 	struct frame_out fr[MAX_FRAMES];
 	int n = site_frames(tr, s, fr, MAX_FRAMES);
-	uint64_t h = 0xcbf29ce484222325ull;
 
-	for (int i = 0; i < n; i++) {
-		h = fnv(h, fr[i].f.func, strlen(fr[i].f.func) + 1);
-		h = fnv(h, &fr[i].f.line, sizeof(fr[i].f.line));
-	}
-	return h;
+	return trace_frames_key(fr, n, 0xcbf29ce484222325ull);
 }
 
 static int cmp_key(const void *a, const void *b)
@@ -431,7 +550,9 @@ static int cmp_inuse(const void *a, const void *b)
 
 	if (x->inuse_bytes != y->inuse_bytes)
 		return x->inuse_bytes < y->inuse_bytes ? 1 : -1;
-	return x->stack.alloc_bytes < y->stack.alloc_bytes ? 1 : -1;
+	if (x->stack.alloc_bytes != y->stack.alloc_bytes)
+		return x->stack.alloc_bytes < y->stack.alloc_bytes ? 1 : -1;
+	return 0;
 }
 
 static uint64_t min_ts(uint64_t a, uint64_t b)
@@ -609,11 +730,18 @@ static void site_alloc(struct tracer *tr, const struct goheap_site *x, int64_t *
 		*bytes = x->hist_alloc_bytes;
 		return;
 	}
+	if (tr->o.mallocgc) {
+		/* estimated in BPF already (bpf/goheap.bpf.c) */
+		*objects = x->stack.allocs;
+		*bytes = x->stack.alloc_bytes;
+		return;
+	}
 	mprof__scale(x->stack.allocs, x->stack.alloc_bytes, tr->rate, objects, bytes);
 }
 
 struct totals {
 	double inuse_bytes, inuse_objects, recent_bytes;
+	double alloc_bytes, alloc_objects;
 	uint32_t numgc;
 	bool have_numgc;
 	uint64_t events, drops;
@@ -632,14 +760,21 @@ static int read_numgc(struct tracer *tr, uint32_t *numgc)
 	return target__read(tr->t, ms->addr + tr->t->bias + off, numgc, sizeof(*numgc));
 }
 
-static void compute_totals(const struct goheap_snap *s, struct totals *tot)
+static void compute_totals(struct tracer *tr, const struct goheap_snap *s, struct totals *tot)
 {
 	for (size_t i = 0; i < s->nsites; i++) {
+		int64_t ao = 0, ab = 0;
+
 		tot->inuse_bytes += s->sites[i].inuse_bytes;
 		tot->recent_bytes += s->sites[i].recent_bytes;
 		tot->inuse_objects += s->sites[i].inuse_objects;
+		site_alloc(tr, &s->sites[i], &ao, &ab);
+		tot->alloc_objects += ao;
+		tot->alloc_bytes += ab;
 	}
-	tot->events = s->ts.allocs + s->ts.frees;
+	/* probe hits: mallocgc's in --mallocgc mode, else the sampled hook's and its frees */
+	tot->events = tr->o.mallocgc ? s->ts.mallocgc_calls
+				     : s->ts.allocs + s->ts.frees + s->ts.frees_untracked;
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		tot->drops += s->stats[i];
 }
@@ -651,7 +786,7 @@ static void compute_totals(const struct goheap_snap *s, struct totals *tot)
  */
 static void run_model(struct tracer *tr, const struct goheap_snap *s, struct totals *tot)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = trace_mono_ns();
 
 	if (!tr->model || !tot->have_numgc)
 		return;
@@ -686,35 +821,58 @@ static const char *const stat_names[] = {
 #undef X
 };
 
+void trace_print_frames(const struct frame_out *fr, int k, const char *indent)
+{
+	for (int j = 0; j < k; j++)
+		printf("%s%s%s\n%s    %s:%u\n", indent, fr[j].f.func,
+		       fr[j].f.inlined ? " (inlined)" : "", indent, fr[j].f.file, fr[j].f.line);
+}
+
 static void print_stack(struct tracer *tr, const struct goheap_site *site)
 {
 	struct frame_out fr[MAX_FRAMES];
 	int k = site ? site_frames(tr, site, fr, MAX_FRAMES) : 0;
 
-	for (int j = 0; j < k; j++)
-		printf("    %s%s\n        %s:%u\n", fr[j].f.func,
-		       fr[j].f.inlined ? " (inlined)" : "", fr[j].f.file, fr[j].f.line);
+	trace_print_frames(fr, k, "    ");
 }
 
-static void report_text(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
+static void heap_text(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
 {
 	size_t n = s->nsites < (size_t)tr->o.top ? s->nsites : (size_t)tr->o.top;
 
-	printf("\n=== leakhound trace: pid %d %s (%s), report %d at +%.0fs\n", tr->t->pid,
-	       tr->t->exe, tr->t->bin->bi.version_str, tr->nreport, now_s(&tr->start));
-	printf("sampling rate %" PRId64 "%s; live heap as of the last GC (sampled, scaled) %.0f "
-	       "bytes in %.0f objects %s, %.0f bytes allocated since; GC cycles ", tr->rate,
-	       tr->wrote_rate ? " (set by leakhound)" : "", tot->inuse_bytes, tot->inuse_objects,
-	       tr->history ? "(with history before attach)" : "(allocated since attach)",
-	       tot->recent_bytes);
+	if (tr->o.mallocgc)
+		printf("--mallocgc: every allocation probed, sampled in BPF every ~%" PRId64
+		       " bytes; allocation profile only (no in-use bytes, no suspects); "
+		       "allocated since attach (estimated) %.0f bytes in %.0f objects; GC cycles ",
+		       tr->rate, tot->alloc_bytes, tot->alloc_objects);
+	else
+		printf("sampling rate %" PRId64 "%s; live heap as of the last GC (sampled, "
+		       "scaled) %.0f bytes in %.0f objects %s, %.0f bytes allocated since; GC "
+		       "cycles ",
+		       tr->rate, tr->wrote_rate ? " (set by leakhound)" : "", tot->inuse_bytes,
+		       tot->inuse_objects,
+		       tr->history ? "(with history before attach)" : "(allocated since attach)",
+		       tot->recent_bytes);
 	if (tot->have_numgc)
 		printf("%u\n", tot->numgc);
 	else
 		printf("unknown\n");
-	printf("probe events %" PRIu64 " (allocs %" PRIu64 ", frees %" PRIu64 ", frees of "
-	       "pre-attach objects %" PRIu64 "); drops/failures %" PRIu64 "\n", tot->events,
-	       (uint64_t)s->ts.allocs, (uint64_t)s->ts.frees, (uint64_t)s->ts.frees_untracked,
-	       tot->drops);
+	if (tr->o.mallocgc)
+		printf("probe events %" PRIu64 " (mallocgc calls %" PRIu64 ", samples %" PRIu64
+		       "); drops/failures %" PRIu64 "\n",
+		       tot->events, (uint64_t)s->ts.mallocgc_calls, (uint64_t)s->ts.allocs,
+		       tot->drops);
+	else
+		printf("probe events %" PRIu64 " (allocs %" PRIu64 ", frees %" PRIu64 ", frees "
+		       "of pre-attach objects %" PRIu64 "); drops/failures %" PRIu64 "\n",
+		       tot->events, (uint64_t)s->ts.allocs, (uint64_t)s->ts.frees,
+		       (uint64_t)s->ts.frees_untracked, tot->drops);
+	if (tr->o.budget && tr->backoffs)
+		printf("probe budget %" PRId64 " events/s: exceeded, backed off %d times; last: "
+		       "%s\n",
+		       tr->o.budget, tr->backoffs, tr->backoff_msg);
+	else if (tr->o.budget)
+		printf("probe budget %" PRId64 " events/s: not exceeded\n", tr->o.budget);
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		if (s->stats[i])
 			printf("  %s: %" PRIu64 "\n", stat_names[i], s->stats[i]);
@@ -729,13 +887,20 @@ static void report_text(struct tracer *tr, const struct goheap_snap *s, const st
 		       x->confidence);
 		print_stack(tr, site_by_key(s, x->site_id));
 	}
-	printf("top sites by live bytes:\n");
+	printf("top sites by %s:\n", tr->o.mallocgc ? "allocated bytes" : "live bytes");
 	for (size_t i = 0; i < n; i++) {
 		const struct goheap_site *site = &s->sites[i];
 
 		int64_t ao = 0, ab = 0;
 
 		site_alloc(tr, site, &ao, &ab);
+		if (tr->o.mallocgc) {
+			printf("#%zu allocated %" PRId64 " bytes in %" PRId64
+			       " objects (estimated)\n",
+			       i + 1, ab, ao);
+			print_stack(tr, site);
+			continue;
+		}
 		printf("#%zu live %.0f bytes in %.0f objects, %+.0f bytes since attach", i + 1,
 		       site->inuse_bytes, site->inuse_objects,
 		       site->inuse_bytes - site->base_bytes);
@@ -745,14 +910,23 @@ static void report_text(struct tracer *tr, const struct goheap_snap *s, const st
 		       age_s(site->oldest_ns));
 		print_stack(tr, site);
 	}
+}
+
+static void report_text(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
+{
+	printf("\n=== leakhound trace: pid %d %s (%s), report %d at +%.0fs\n", tr->t->pid,
+	       tr->t->exe, tr->t->bin->bi.version_str, tr->nreport, trace_now_s(&tr->start));
+	if (tr->heap_off)
+		printf("Go heap tracing off: %s\n", tr->heap_off);
+	else
+		heap_text(tr, s, tot);
+	trace_gor_text(tr);
 	fflush(stdout);
 }
 
-static cJSON *stack_json(struct tracer *tr, const struct goheap_site *site)
+cJSON *trace_frames_json(const struct frame_out *fr, int k)
 {
-	struct frame_out fr[MAX_FRAMES];
 	cJSON *a = cJSON_CreateArray();
-	int k = site ? site_frames(tr, site, fr, MAX_FRAMES) : 0;
 
 	for (int j = 0; a && j < k; j++) {
 		cJSON *f = cJSON_CreateObject();
@@ -766,6 +940,14 @@ static cJSON *stack_json(struct tracer *tr, const struct goheap_site *site)
 		cJSON_AddItemToArray(a, f);
 	}
 	return a;
+}
+
+static cJSON *stack_json(struct tracer *tr, const struct goheap_site *site)
+{
+	struct frame_out fr[MAX_FRAMES];
+	int k = site ? site_frames(tr, site, fr, MAX_FRAMES) : 0;
+
+	return trace_frames_json(fr, k);
 }
 
 static void suspects_json(struct tracer *tr, const struct goheap_snap *s,
@@ -818,6 +1000,21 @@ static void sites_json(struct tracer *tr, const struct goheap_snap *s, cJSON *gh
 	}
 }
 
+static void budget_json(struct tracer *tr, cJSON *root)
+{
+	cJSON *b = cJSON_AddObjectToObject(root, "budget");
+
+	if (!b)
+		return;
+	cJSON_AddNumberToObject(b, "events_per_s", tr->o.budget);
+	cJSON_AddNumberToObject(b, "backoffs", tr->backoffs);
+	cJSON_AddNumberToObject(b, "keep_1_in", 1U << tr->gopt.keep_shift);
+	if (tr->backoffs)
+		cJSON_AddStringToObject(b, "last", tr->backoff_msg);
+	else
+		cJSON_AddNullToObject(b, "last");
+}
+
 static int report_json(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
 {
 	cJSON *root = cJSON_CreateObject(), *gh, *st;
@@ -834,13 +1031,21 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
 	cJSON_AddStringToObject(root, "time", tbuf);
 	cJSON_AddNumberToObject(root, "interval_s", tr->o.interval);
 	cJSON_AddNumberToObject(root, "report", tr->nreport);
+	cJSON_AddNumberToObject(root, "elapsed_s", trace_now_s(&tr->start));
 	cJSON_AddStringToObject(root, "exe", tr->t->exe);
 	cJSON_AddStringToObject(root, "go_version", tr->t->bin->bi.version_str);
-	gh = cJSON_AddObjectToObject(root, "go_heap");
+	gh = tr->heap_off ? NULL : cJSON_AddObjectToObject(root, "go_heap");
+	if (tr->heap_off) {
+		cJSON_AddNullToObject(root, "go_heap");
+		cJSON_AddStringToObject(root, "go_heap_off", tr->heap_off);
+	}
 	if (gh) {
 		cJSON_AddNumberToObject(gh, "inuse_bytes", (uint64_t)tot->inuse_bytes);
 		cJSON_AddNumberToObject(gh, "inuse_objects", (uint64_t)tot->inuse_objects);
 		cJSON_AddNumberToObject(gh, "recent_bytes", (uint64_t)tot->recent_bytes);
+		cJSON_AddStringToObject(gh, "mode", tr->o.mallocgc ? "mallocgc" : "sampled");
+		cJSON_AddNumberToObject(gh, "alloc_bytes", (uint64_t)tot->alloc_bytes);
+		cJSON_AddNumberToObject(gh, "alloc_objects", (uint64_t)tot->alloc_objects);
 		cJSON_AddNumberToObject(gh, "sample_rate", tr->rate);
 		cJSON_AddBoolToObject(gh, "sample_rate_set_by_leakhound", tr->wrote_rate);
 		cJSON_AddBoolToObject(gh, "history", tr->history);
@@ -853,17 +1058,21 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
 		sites_json(tr, s, gh);
 	}
 	suspects_json(tr, s, tot, root);
+	trace_gor_json(tr, root, cJSON_GetObjectItem(root, "suspects"));
 	st = cJSON_AddObjectToObject(root, "stats");
 	if (st) {
 		cJSON_AddNumberToObject(st, "probe_allocs", s->ts.allocs);
 		cJSON_AddNumberToObject(st, "probe_frees", s->ts.frees);
 		cJSON_AddNumberToObject(st, "probe_frees_untracked", s->ts.frees_untracked);
 		cJSON_AddNumberToObject(st, "probe_buckets", s->ts.buckets);
+		cJSON_AddNumberToObject(st, "probe_mallocgc", s->ts.mallocgc_calls);
+		cJSON_AddNumberToObject(st, "kept_out", s->ts.kept_out);
 		cJSON_AddNumberToObject(st, "live_entries", s->live_entries);
 		cJSON_AddNumberToObject(st, "drops", tot->drops);
 		for (int i = 0; i < LH_STAT__COUNT; i++)
 			cJSON_AddNumberToObject(st, stat_names[i], s->stats[i]);
 	}
+	budget_json(tr, root);
 	out = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	if (!out)
@@ -936,8 +1145,12 @@ static int report(struct tracer *tr)
 	if (!tot)
 		return -ENOMEM;
 	tot->have_numgc = !read_numgc(tr, &tot->numgc);
-	err = goheap__snapshot(tr->gh, tr->t->pid, tr->rate, tot->have_numgc ? tot->numgc : 0,
-			       &s);
+	memset(&s, 0, sizeof(s));
+	err = tr->gh ? goheap__snapshot(tr->gh, tr->t->pid, tr->rate,
+					tot->have_numgc ? tot->numgc : 0, &s)
+		     : 0;
+	if (!err)
+		err = trace_gor_collect(tr);
 	if (err) {
 		log_err("reading the BPF maps: %s", strerror(-err));
 		free(tot);
@@ -956,14 +1169,14 @@ static int report(struct tracer *tr)
 	merge_sites(tr, &s);
 	settle_sites(tr, &s);
 	tr->nreport++;
-	compute_totals(&s, tot);
+	compute_totals(tr, &s, tot);
 	run_model(tr, &s, tot);
-	qsort(s.sites, s.nsites, sizeof(*s.sites), cmp_inuse);
+	qsort(s.sites, s.nsites, sizeof(*s.sites), cmp_inuse); /* in --mallocgc: by allocations */
 	if (tr->o.json)
 		err = report_json(tr, &s, tot);
 	else
 		report_text(tr, &s, tot);
-	if (!err && tr->o.outdir)
+	if (!err && tr->o.outdir && tr->gh)
 		write_pprof(tr, &s); /* a failed file is a warning, not the end of tracing */
 	goheap_snap__release(&s);
 	free(tot);
@@ -974,7 +1187,7 @@ static int report(struct tracer *tr)
 
 static int run(struct tracer *tr)
 {
-	double next = tr->o.interval;
+	double next = tr->o.interval, next_budget = 1;
 	bool alive = true;
 	int err = 0;
 
@@ -984,12 +1197,17 @@ static int run(struct tracer *tr)
 		double t;
 
 		nanosleep(&nap, NULL);
-		t = now_s(&tr->start);
+		t = trace_now_s(&tr->start);
 		alive = target_alive(tr);
 		if (!alive)
 			break;
 		if (tr->o.duration && t >= tr->o.duration)
 			break;
+		if (t >= next_budget) {
+			check_budget(tr);
+			trace_gor_budget(tr);
+			next_budget = t + 1;
+		}
 		if (t >= next) {
 			err = report(tr);
 			if (err)
@@ -1002,13 +1220,32 @@ static int run(struct tracer *tr)
 		return 0;
 	}
 	/* a last report for the stretch since the previous one */
-	if (!tr->nreport || now_s(&tr->start) - (next - tr->o.interval) > 0.5)
+	if (!tr->nreport || trace_now_s(&tr->start) - (next - tr->o.interval) > 0.5)
 		err = report(tr);
 	return err;
 }
 
+/*
+ * Whether leakhound runs in the initial PID namespace: the BPF side keys everything by
+ * the kernel's tgid, which is the PID it is given only there. The initial namespace has
+ * a fixed inode number (PROC_PID_INIT_INO, include/linux/proc_ns.h).
+ */
+static bool initial_pidns(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st))
+		return true; /* cannot tell: let the kernel have the last word */
+	return st.st_ino == 0xEFFFFFFCU;
+}
+
 static int open_target(struct tracer *tr)
 {
+	if (!initial_pidns()) {
+		log_err("leakhound trace must run in the initial PID namespace (the host's): its "
+			"BPF maps are keyed by kernel PIDs");
+		return -EINVAL;
+	}
 	if (kill(tr->o.pid, 0) && errno == ESRCH) {
 		log_err("process %d: no such process", tr->o.pid);
 		return -ESRCH;
@@ -1034,11 +1271,23 @@ static void setup_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* Goroutine tracing alone, when the heap's is off. */
+static int attach_goroutines(struct tracer *tr)
+{
+	int err = trace_gor_attach(tr);
+
+	if (err && !target_alive(tr))
+		log_err("process %d exited while attaching", tr->t->pid);
+	return err;
+}
+
 static int attach(struct tracer *tr)
 {
 	const char *what = NULL;
 	int err;
 
+	if (tr->heap_off)
+		return attach_goroutines(tr);
 	tr->gh = goheap__open();
 	if (!tr->gh) {
 		err = -errno;
@@ -1047,15 +1296,24 @@ static int attach(struct tracer *tr)
 				      : "");
 		return err;
 	}
-	err = goheap__attach(tr->gh, tr->t, &what);
+	tr->gopt = (struct goheap_opts){
+		.mode = mode_of(tr),
+		.rate = tr->rate > 0 && tr->rate <= UINT32_MAX ? tr->rate : 0,
+		.budget = tr->o.budget,
+	};
+	err = goheap__attach(tr->gh, tr->t, &tr->gopt, &what);
 	if (err) {
 		if (!target_alive(tr))
 			log_err("process %d exited while attaching", tr->t->pid);
 		else
 			log_err("process %d: cannot attach to %s: %s", tr->t->pid,
 				what ? what : "?", strerror(-err));
+		return err;
 	}
-	return err;
+	/* goroutines are a bonus here: their failure leaves heap tracing on */
+	if (!tr->o.no_goroutines && trace_gor_attach(tr) && target_alive(tr))
+		log_warn("process %d: goroutine tracing off, Go heap tracing goes on", tr->t->pid);
+	return 0;
 }
 
 int cmd_trace(int argc, char **argv)
@@ -1069,8 +1327,11 @@ int cmd_trace(int argc, char **argv)
 	err = open_target(&tr);
 	if (!err)
 		err = check_target(&tr);
-	if (!err && tr.o.dry_run)
+	if (!err && tr.o.dry_run) {
 		print_probes(&tr);
+		if (!tr.o.no_goroutines)
+			trace_gor_print_probes(&tr);
+	}
 	if (!err)
 		err = setup_rate(&tr);
 	if (err || tr.o.dry_run)
@@ -1080,14 +1341,18 @@ int cmd_trace(int argc, char **argv)
 		log_err("-o %s: %s", tr.o.outdir, strerror(errno));
 		goto out;
 	}
-	tr.model = model__new(NULL);
-	if (!tr.model) {
-		err = -errno;
-		log_err("leak model: %s", strerror(errno));
-		goto out;
+	if (!tr.o.mallocgc && !tr.heap_off) {
+		tr.model = model__new(NULL);
+		if (!tr.model) {
+			err = -errno;
+			log_err("leak model: %s", strerror(errno));
+			goto out;
+		}
 	}
 	/* probes first, then sampling on: no sampled object is missed between the two */
 	err = attach(&tr);
+	if (!err)
+		err = apply_rate(&tr);
 	if (!err) {
 		history_setup(&tr);
 		err = run(&tr);
@@ -1095,6 +1360,7 @@ int cmd_trace(int argc, char **argv)
 out:
 	/* detach before restoring: the restore may race with nothing of ours left */
 	goheap__free(tr.gh);
+	trace_gor_free(&tr);
 	rate_restore(&tr);
 	model__free(tr.model);
 	goheap_snap__release(&tr.base);

@@ -27,3 +27,8 @@ fixtures() {
 	[ -f "$FIXTURES/manifest.tsv" ] || return 0
 	cat "$FIXTURES/manifest.tsv"
 }
+
+# tracefs, where uprobe_events lives: some machines boot without it mounted.
+if [ ! -e /sys/kernel/tracing/uprobe_events ] && [ "$(id -u)" = 0 ]; then
+	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi

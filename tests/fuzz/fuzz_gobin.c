@@ -21,6 +21,7 @@ static void walk_symbols(struct gosym *gs)
 	uint32_t n = gosym__func_count(gs);
 	struct gosym_frame frames[16];
 	struct gosym_func fn;
+	int32_t delta;
 
 	/* a bounded sample of functions, each looked up by pc and by name */
 	for (uint32_t i = 0; i < n && i < 64; i++) {
@@ -28,6 +29,7 @@ static void walk_symbols(struct gosym *gs)
 			continue;
 		gosym__frames(gs, fn.entry, frames, 16);
 		gosym__frames(gs, fn.entry + (fn.end - fn.entry) / 2, frames, 16);
+		gosym__sp_delta(gs, fn.entry + (fn.end - fn.entry) / 2, &delta);
 		gosym__func_by_pc(gs, fn.end - 1, &fn);
 	}
 	gosym__func_by_name(gs, "runtime.mallocgc", &fn);

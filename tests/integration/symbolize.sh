@@ -74,15 +74,30 @@ def no_pos(pos):
     # without a line table, DWARF "go.go:0" or "??:0": no position
     return int(pos.rsplit(':', 1)[1]) <= 0
 
+def elided(n):
+    """(1.18-1.20) pclntab writes '[...]' for array lengths and for the type
+    arguments of generic instantiations: every outermost bracket group becomes
+    '[...]', on both sides."""
+    out, depth = [], 0
+    for c in n:
+        if c == '[':
+            if depth == 0:
+                out.append('[...]')
+            depth += 1
+        elif c == ']' and depth:
+            depth -= 1
+        elif depth == 0:
+            out.append(c)
+    return ''.join(out)
+
 def sym_name(n):
     """A symbol-table or DWARF name as pclntab spells it: symbols and DWARF name
     assembly functions with their ABI0 suffix, write the middle dot of generated
-    names as '.', and (1.18-1.20) array lengths where pclntab has '[...]'."""
-    n = re.sub(r'\.abi0$', '', n).replace('\u00b7', '.')
-    return re.sub(r'\[\d+\]', '[...]', n)
+    names as '.', and (1.18-1.20) elide array lengths and shape type arguments."""
+    return elided(re.sub(r'\.abi0$', '', n).replace('\u00b7', '.'))
 
 def lh_name(n):
-    return re.sub(r'\[\d+\]', '[...]', n.replace('\u00b7', '.'))
+    return elided(n.replace('\u00b7', '.'))
 
 def dwarf_pos(p):
     p = re.sub(r':\d+$', '', p)  # column

@@ -26,7 +26,7 @@ fi
 
 # Our programs still loaded (bpftool shows the first 15 characters of a name).
 our_progs() {
-	bpftool prog show 2>/dev/null | grep -c 'name lh_goheap_' || true
+	bpftool prog show 2>/dev/null | grep -c -E 'name lh_(goheap|gor)_' || true
 }
 # Our uprobes: perf-event uprobes leave no uprobe_events line; legacy ones would.
 our_uprobes() {
@@ -279,12 +279,13 @@ wait "$tpid"
 check "dry-run: rate untouched ($(tail -n 1 "$tmp/dry.target"))" \
 	grep -q '^ok [0-9]* MemProfileRate 0$' "$tmp/dry.target"
 
-# --no-write on a binary that samples nothing: heap tracing off, one line, exit 1.
+# --no-write on a binary that samples nothing, goroutines off too: nothing to trace,
+# one line, exit 1.
 "$bin" -duration 2s > /dev/null 2>&1 &
 tpid=$!
 pids+=("$tpid")
 sleep 0.3
-"$LEAKHOUND" trace -p "$tpid" --no-write -d 1 > /dev/null 2> "$tmp/nw.err"
+"$LEAKHOUND" trace -p "$tpid" --no-write --no-goroutines -d 1 > /dev/null 2> "$tmp/nw.err"
 rc=$?
 check "--no-write with sampling off: exit 1 (rc $rc)" [ "$rc" = 1 ]
 check "--no-write: one line on stderr ($(head -c 120 "$tmp/nw.err"))" [ "$(wc -l < "$tmp/nw.err")" = 1 ]

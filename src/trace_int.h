@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef LEAKHOUND_TRACE_INT_H
+#define LEAKHOUND_TRACE_INT_H
+
+/* Internals of `leakhound trace` shared by src/trace.c (heap) and src/trace_gor.c. */
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "goheap.h"
+#include "gortrace.h"
+#include "gosym.h"
+
+/* runtime/mprof.go: MemProfileRate's default, 512 KiB, also what we turn sampling on with */
+#define DEFAULT_RATE (512 * 1024)
+#define MAX_FRAMES 64
+#define MAX_SUSPECTS 16
+/*
+ * Recorded probe events per second and target. One costs a few µs here (the uprobe trap,
+ * a frame-pointer walk, two map updates: docs/PERFORMANCE.md): 10000/s is a few % of a CPU.
+ */
+#define DEFAULT_BUDGET 10000
+/* Back-off steps: the rate, or the 1-in-2^k share of events kept, moves by this factor. */
+#define BACKOFF_SHIFT  2
+#define MAX_KEEP_SHIFT 20
+
+struct trace_opts {
+	pid_t pid;
+	double interval;
+	double duration;	/* 0: until Ctrl-C or target exit */
+	int64_t rate;		/* 0: the target's own, or DEFAULT_RATE when off */
+	int top;
+	bool json;
+	bool no_write;
+	bool dry_run;
+	bool mallocgc;	/* a probe on every mallocgc, BPF-side sampling */
+	bool no_goroutines;
+	int64_t budget; /* recorded events per second; 0: no limit */
+	const char *outdir;
+};
+
+struct trace_gor;
+
+struct tracer {
+	struct trace_opts o;
+	struct target *t;
+	struct goheap *gh;
+	uint64_t rate_addr;	/* runtime address of runtime.MemProfileRate; 0: unknown */
+	int64_t old_rate;
+	int64_t want_rate; /* to write after attaching; 0: none */
+	int64_t rate;	   /* in effect */
+	bool wrote_rate;
+	struct goheap_opts gopt; /* mode, BPF-side rate, back-off, budget */
+	uint64_t budget_skips;	 /* as of the last check */
+	int backoffs;
+	char backoff_msg[256]; /* the last back-off, for reports */
+	struct model *model;
+	bool history;		/* the runtime's profile is read: pre-attach sites */
+	struct goheap_snap base;	/* its sites at attach */
+	struct timespec start;
+	int nreport;
+	struct trace_gor *gor;	/* goroutine tracing (src/trace_gor.c); NULL: off */
+	const char *heap_off;	/* why Go heap tracing is off; NULL: on */
+};
+
+struct frame_out {
+	struct gosym_frame f;
+	uint32_t pc_index;	/* which entry of the site's pcs it comes from */
+};
+
+/*
+ * Symbolized frames of a stack, innermost first, inlined expanded, runtime frames at the
+ * top trimmed (all kept when nothing else remains). pcs[0] is a probe site (an
+ * instruction address), the others return addresses: looked up at ret - 1.
+ */
+int trace_frames(struct tracer *tr, const struct lh_goheap_stack *st, struct frame_out *out,
+		 int max);
+/* FNV-1a of the frames' functions and lines, from h: a site's identity. */
+uint64_t trace_frames_key(const struct frame_out *fr, int n, uint64_t h);
+void trace_print_frames(const struct frame_out *fr, int k, const char *indent);
+/* [{function, file, line, inlined}, ...] */
+cJSON *trace_frames_json(const struct frame_out *fr, int k);
+double trace_now_s(const struct timespec *since);
+struct go_hook;
+void trace_print_probe(const struct go_hook *h);
+uint64_t trace_mono_ns(void);
+
+/* ---- goroutines (src/trace_gor.c) ---- */
+
+/* Loads the object and attaches to tr's target; logs and returns -errno on failure. */
+int trace_gor_attach(struct tracer *tr);
+/* The probe budget of the creation probe, checked every second (see check_budget). */
+void trace_gor_budget(struct tracer *tr);
+/* Reads the maps, feeds the model; then the text or JSON part of the report. */
+int trace_gor_collect(struct tracer *tr);
+void trace_gor_text(struct tracer *tr);
+void trace_gor_json(struct tracer *tr, cJSON *root, cJSON *suspects);
+void trace_gor_print_probes(struct tracer *tr);
+void trace_gor_free(struct tracer *tr);
+
+#endif
