@@ -22,7 +22,9 @@
 #
 # Each run: the workload warms up, prints "ready" and waits for SIGUSR1; for a traced
 # case leakhound is started then, and the signal is sent only once every BPF link of
-# the tracer is in place (its bpf_link file descriptors, stable for 0.5 s). After the
+# the tracer is in place (its bpf_link file descriptors, stable for 0.5 s); the
+# workload then starts measuring once it sees the case's MemProfileRate (leakhound
+# writes it after attaching, maybe later than its last link). After the
 # measured phase the tracer must exit 0 on SIGINT having printed at least one report
 # with probe hits, and the workload must have seen the sampling rate the case expects
 # (runtime.MemProfileRate read by the workload as its measured phase starts and ends); a case
@@ -228,6 +230,9 @@ run_one() { # tag bindir rep case-spec
 	IFS='|' read -r name build wargs targs expect <<< "$spec"
 	local f=$tmp/$tag.$name.$rep
 	local ok=1 note= tpid lpid= c0= c1= tot= hwm= ev=- drops=- rc t0= wall=-
+	# traced: the workload measures only once it sees the rate the tracer writes (after
+	# attaching its probes), not merely once the tracer's links are there
+	[ "$targs" != - ] && [ "$expect" != any ] && wargs="$wargs -wait-rate $expect"
 	# shellcheck disable=SC2086
 	"$dir/$build" -seconds "$secs" -warmup "$warmup" -wait -linger $wargs > "$f.target" 2>&1 &
 	tpid=$!

@@ -11,7 +11,8 @@
 // Phases: start (-memprofilerate sets runtime.MemProfileRate first thing in main),
 // warm-up (-warmup), then, with -wait, "ready" on stdout and a wait for SIGUSR1
 // (the driver sends it once the tracer is attached), then the measured phase
-// (-seconds), then one result line of key=value pairs on stdout. With -linger the
+// (-seconds; with -wait-rate N, only once runtime.MemProfileRate is N, as a tracer
+// writes it), then one result line of key=value pairs on stdout. With -linger the
 // program then keeps running (unmeasured, idle) until SIGTERM/SIGINT, so that the
 // driver can read the tracer's figures and stop it before the target goes away.
 //
@@ -153,6 +154,7 @@ func main() {
 	warmup := flag.Float64("warmup", 1, "seconds of unmeasured work before the measured phase")
 	wait := flag.Bool("wait", false, "after warm-up print \"ready\" and wait for SIGUSR1 before measuring")
 	linger := flag.Bool("linger", false, "after the result keep running (idle) until SIGTERM/SIGINT")
+	waitRate := flag.Int("wait-rate", -1, "after SIGUSR1, wait until runtime.MemProfileRate is this (a tracer writes it) before measuring")
 	workers := flag.Int("workers", 0, "worker goroutines (0: GOMAXPROCS)")
 	flag.Parse()
 
@@ -199,6 +201,19 @@ func main() {
 		case <-usr1:
 		case <-stop:
 			os.Exit(1)
+		}
+	}
+	if *waitRate >= 0 {
+		// The tracer writes the rate into this process after its probes are attached:
+		// the measured phase starts once the write is seen (read anew after each sleep).
+		deadline := time.Now().Add(30 * time.Second)
+		for runtime.MemProfileRate != *waitRate {
+			if time.Now().After(deadline) {
+				fmt.Fprintf(os.Stderr, "allocbench: MemProfileRate is %d after 30 s, not %d\n",
+					runtime.MemProfileRate, *waitRate)
+				os.Exit(1)
+			}
+			time.Sleep(time.Millisecond)
 		}
 	}
 	rateBefore := runtime.MemProfileRate
