@@ -42,7 +42,8 @@
 #   -c  a comma-separated subset of the cases (names below); default all
 #   -k  keep the per-run files (printed at the end)
 # env: OUTPUT (build), LEAKHOUND ($OUTPUT/leakhound), BENCH_MALLOCGC_ARGS (the tracer
-# arguments of the --mallocgc case; default "--mallocgc --no-write").
+# arguments of the --mallocgc case; default "--mallocgc --no-write"), BENCH_TRACER_ARGS
+# (added to every traced case, e.g. "--no-goroutines" or "-i 10").
 # Needs root (BPF, uprobes); not part of `make test` (`make bench-trace` runs it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +51,7 @@ cd "$(dirname "$0")/.."
 OUTPUT=${OUTPUT:-build}
 LEAKHOUND=${LEAKHOUND:-$OUTPUT/leakhound}
 MALLOCGC_ARGS=${BENCH_MALLOCGC_ARGS:---mallocgc --no-write}
+TRACER_ARGS=${BENCH_TRACER_ARGS:-}
 reps=5
 secs=10
 warmup=2
@@ -241,7 +243,7 @@ run_one() { # tag bindir rep case-spec
 	fi
 	if [ $ok = 1 ] && [ "$targs" != - ]; then
 		# shellcheck disable=SC2086
-		"$LEAKHOUND" trace -p "$tpid" -i "$interval" --json $targs > "$f.lh" 2> "$f.lherr" &
+		"$LEAKHOUND" trace -p "$tpid" -i "$interval" --json $targs $TRACER_ARGS > "$f.lh" 2> "$f.lherr" &
 		lpid=$!
 		t0=$(date +%s.%N)
 		if ! wait_attached "$lpid" 30; then
@@ -352,8 +354,8 @@ report() { # tag
 	local tag=$1 c name n dcost dsample
 	dcost=$(hit_cost "$tag" rate0+trace-rate4k rate0+self4k)
 	dsample=$(sample_cost "$tag" rate0+self4k rate0)
-	printf '\n== %s: %s x %s s measured after %s s warm-up, tracer `trace -p PID -i %s --json`\n' \
-		"$tag" "$reps" "$secs" "$warmup" "$interval"
+	printf '\n== %s: %s x %s s measured after %s s warm-up, tracer `trace -p PID -i %s --json%s`\n' \
+		"$tag" "$reps" "$secs" "$warmup" "$interval" "${TRACER_ARGS:+ $TRACER_ARGS}"
 	printf '%-22s %4s %9s %9s %10s %5s %7s %4s %7s %8s %7s %9s %6s\n' case runs ops/s ns/alloc \
 		cpu-ns/op cpu% rate GCs "tracer%" "tracer-s" "RSS-MiB" "probes/s" drops
 	for c in "${sel[@]}"; do
@@ -496,7 +498,7 @@ done
 load_end=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
 echo "leakhound trace benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'))"
-echo "command: $cmdline"
+echo "command: ${BENCH_TRACER_ARGS:+BENCH_TRACER_ARGS=\"$BENCH_TRACER_ARGS\" }$cmdline"
 echo "leakhound: $("$LEAKHOUND" --version 2>/dev/null | head -n 1) ($LEAKHOUND)"
 echo "machine: $(nproc) CPUs, $(uname -r); load average at start $load_start, at end $load_end"
 echo "medians over the repetitions; ratios are medians of per-repetition ratios to the"
