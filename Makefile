@@ -146,7 +146,7 @@ fuzz: fuzz-build
 	$(Q)for f in $(FUZZ_BINS); do OUTPUT=$(OUTPUT) tests/fuzz/run.sh $$f $(FUZZ_SECONDS) || exit 1; done
 
 # `make bench`: the symbolizer (seconds, no privileges). `make bench-trace`: the Go heap
-# tracer's cost on an allocation-heavy Go workload (root, about 11 min with the defaults;
+# tracer's cost on an allocation-heavy Go workload (root, about 14 min with the defaults;
 # BENCH_TRACE_ARGS='-r 3 -s 5' for a shorter run). Kept apart; neither is part of `make test`.
 bench: all
 	$(Q)$(OUTPUT)/tools/lh-bench $(BENCH_ARGS)
