@@ -57,7 +57,7 @@ DRIVER_BINS := $(patsubst tests/drivers/%.c,$(OUTPUT)/tests/drivers/%,$(DRIVER_S
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
 
-.PHONY: all deps test test-unit test-integration bench bench-goroutines fuzz fuzz-build format clean vmlinux
+.PHONY: all deps test test-unit test-integration bench bench-goroutines bench-gortrace fuzz fuzz-build format clean vmlinux
 
 all: $(OUTPUT)/leakhound $(TOOL_BINS)
 
@@ -146,6 +146,10 @@ fuzz: fuzz-build
 
 bench: all
 	$(Q)$(OUTPUT)/tools/lh-bench $(BENCH_ARGS)
+
+# Goroutine tracing's probe cost on a goroutine-spawning workload (needs root).
+bench-gortrace: all
+	$(Q)OUTPUT=$(OUTPUT) scripts/bench-gortrace.sh $(BENCH_ARGS)
 
 # Goroutine snapshot time and memory at 10k and 100k goroutines (needs root).
 bench-goroutines: all
