@@ -160,13 +160,14 @@ while read -r bin rel fixture variant; do
 	hp+=($!)
 done < <(fixtures)
 # Negative controls, at the same time: a cache at its cap, one spike, a bounded churn
-# window (64 KiB entries, 8 MiB); same rate and length as the leaky runs.
+# window (64 KiB entries, 8 MiB); same rate and length as the leaky runs. The spike comes
+# 5 s in, after attach (which takes a while under load) and mid-run for the model.
 while read -r bin rel fixture variant; do
 	[ "$fixture-$variant" = steady-default ] || continue
 	case "$rel" in go1.26* | go1.19*) ;; *) continue ;; esac
 	for mode in plateau spike churn; do
 		name="st-$rel-$mode"
-		"$bin" -mode "$mode" -duration 16s > "$tmp/$name.target" 2>&1 &
+		"$bin" -mode "$mode" -spike 5s -duration 16s > "$tmp/$name.target" 2>&1 &
 		tpid=$!
 		pids+=("$tpid")
 		(
