@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # leakhound trace -p PID: leak kinds, binary variants, the runtime's own profile as
 # ground truth, the default sampling rate, and a GC-heavy target; all runs at once
-# (about 65 s, the length of the GC-heavy run), on go1.26 and Debian's go1.19 builds:
+# (60-75 s, about the length of the GC-heavy run), on go1.26 and Debian's go1.19 builds:
 #
 #  1. Leak kinds (the leaky fixture, -mode): a map cache without eviction
 #     (main.leakCache, 64 KiB entries), sub-slices of 256 KiB buffers (main.leakSubslice:
@@ -16,25 +16,27 @@
 #     leaking site has pre-attach bytes in the first report), ext-stripped (cgo,
 #     -linkmode=external, -s -w: no symbol for MemProfileRate or mbuckets) and
 #     pprof-ext-stripped; the same leak check on each mode.
-#     Runs with the rate leakhound writes use --rate 65536, -i 2 -d 12, 640 KiB/s; runs at
-#     512 KiB (the pprof variants) -i 5 -d 35 and 4 MiB/s: 25% on the growth needs about
-#     190 samples over the fit (five 5 s windows), see docs/TRACE.md.
+#     Runs with the rate leakhound writes use --rate 65536, -i 2 -d 12, 1.25 MiB/s; runs
+#     at 512 KiB (the pprof variants) -i 5 -d 35 and 4 MiB/s: 25% on the growth needs
+#     about 190 samples over the fit (five 5 s windows), see docs/TRACE.md.
 #  3. Ground truth: the heapprof fixture writes its own runtime/pprof heap profile on
 #     SIGUSR1 (then stops itself). Right after leakhound's 4th report it is signalled;
 #     leakhound's 4th profile (-o DIR) and its 5th (made while the target is stopped,
 #     after the target's own runtime.GC()) against the target's: the same two top
 #     functions by inuse_space (go tool pprof -raw), in-use per function within 15%.
 #     With sampling off at start (-rate -1: leakhound writes 65536, live tracking by the
-#     probes) and with the target's own 512 KiB (history).
-#  4. GC-heavy: the gcstress fixture (GOGC=5, ~50 GC/s, maps, linked lists and slices
+#     probes) and with the target's own rate (-rate 65536 set by itself: history).
+#  4. GC-heavy: the gcstress fixture (GOGC=5, ~50 GC/s alone, maps, linked lists, slices
 #     of pointers mutated and checked with checksums, deep recursions that move stacks)
 #     under --rate 4096: traced 60 s to a normal -d end, and in another run 20 s until
 #     leakhound is SIGKILLed. Then the target, told to stop (SIGTERM), checks all of its
 #     data once more, prints ok and exits 0. Before tracing each probe site in the
 #     target's memory holds the executable's byte, while traced the uprobe breakpoint
-#     (0xcc), after leakhound exits the executable's byte again.
+#     (0xcc), after leakhound exits the executable's byte again. The probes fired and
+#     nothing was dropped.
 #  5. The default 512 KiB rate with the rate written by leakhound (no history): a
-#     1 MiB/s cache leak, -i 5 -d 35: a suspect within 5 reports.
+#     1 MiB/s cache leak, -i 5 -d 35: a suspect within 5 reports, growth within 50%
+#     (three sigma of the sampling noise with ~47 samples over the fit).
 #  Negative controls under the same settings as 2 and 5 (the steady fixture, default
 #  and pprof builds: a cache at its 16 MiB cap, a 16 MiB spike after 12 s, a 16 MiB
 #  window turning over every second): no suspect in any report.
