@@ -44,7 +44,7 @@ check "no lh_goheap program loaded before the test ($before)" [ "$before" = 0 ]
 n=0
 tracers=()
 while read -r bin rel fixture variant; do
-	[ "$fixture" = leaky ] || continue
+	[ "$fixture-$variant" = leaky-default ] || [ "$fixture-$variant" = leaky-stripped ] || continue
 	name="$rel-$variant"
 	# default builds: --rate 64 KiB (enough samples for the model in 12 s) and pprof
 	# files; stripped ones: the default 512 KiB for 8 s
@@ -160,13 +160,14 @@ while read -r bin rel fixture variant; do
 	hp+=($!)
 done < <(fixtures)
 # Negative controls, at the same time: a cache at its cap, one spike, a bounded churn
-# window (64 KiB entries, 8 MiB); same rate and length as the leaky runs.
+# window (64 KiB entries, 8 MiB); same rate and length as the leaky runs. The spike comes
+# 5 s in, after attach (which takes a while under load) and mid-run for the model.
 while read -r bin rel fixture variant; do
-	[ "$fixture" = steady ] || continue
+	[ "$fixture-$variant" = steady-default ] || continue
 	case "$rel" in go1.26* | go1.19*) ;; *) continue ;; esac
 	for mode in plateau spike churn; do
 		name="st-$rel-$mode"
-		"$bin" -mode "$mode" -duration 16s > "$tmp/$name.target" 2>&1 &
+		"$bin" -mode "$mode" -spike 5s -duration 16s > "$tmp/$name.target" 2>&1 &
 		tpid=$!
 		pids+=("$tpid")
 		(
