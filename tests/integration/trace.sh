@@ -5,7 +5,9 @@
 # exits normally with its own data intact; the sampling rate leakhound turned on is
 # back to the runtime's 0 (as the target itself prints at exit); nothing of ours stays
 # attached, also after a SIGKILLed tracer and a target that exits under the tracer;
-# errors give one line and exit 1.
+# errors give one line and exit 1. Then heapprof (samples on its own: history) and the
+# steady negative controls. Leak kinds, binary variants, the runtime's own profile as
+# ground truth, the default rate and a GC-heavy target: trace_leaks.sh.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
