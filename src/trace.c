@@ -1358,10 +1358,14 @@ int cmd_trace(int argc, char **argv)
 		err = run(&tr);
 	}
 out:
-	/* detach before restoring: the restore may race with nothing of ours left */
+	/*
+	 * The rate first: taking the uprobes down waits for a grace period per probe (0.1 s
+	 * and more each); a target that exits meanwhile, or a leakhound killed then, would
+	 * otherwise keep the rate leakhound set. Samples taken in between are harmless.
+	 */
+	rate_restore(&tr);
 	goheap__free(tr.gh);
 	trace_gor_free(&tr);
-	rate_restore(&tr);
 	model__free(tr.model);
 	goheap_snap__release(&tr.base);
 	target__free(tr.t);
