@@ -12,19 +12,9 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT && echo "tmp $tmp"
+setup_tmp
 
-if [ "$(id -u)" != 0 ]; then
-	skip "trace_gor: needs root"
-	finish
-fi
+need_root trace_gor
 
 DUR=16	# the fixture's run; leakhound traces 12 s of it, a report every 2 s
 

@@ -14,19 +14,9 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT && echo "tmp $tmp"
+setup_tmp
 
-if [ "$(id -u)" != 0 ]; then
-	skip "trace_modes: needs root"
-	finish
-fi
+need_root trace_modes
 
 # The target's own MemProfileRate, read by leakhound info while it runs.
 live_rate() {
