@@ -57,8 +57,8 @@ DRIVER_BINS := $(patsubst tests/drivers/%.c,$(OUTPUT)/tests/drivers/%,$(DRIVER_S
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
 
-.PHONY: all deps test test-unit test-integration bench bench-goroutines bench-trace fuzz \
-	fuzz-build format clean vmlinux
+.PHONY: all deps test test-unit test-integration bench bench-goroutines bench-gortrace \
+	bench-trace fuzz fuzz-build format clean vmlinux
 
 all: $(OUTPUT)/leakhound $(TOOL_BINS)
 
@@ -153,6 +153,10 @@ bench: all
 
 bench-trace: all
 	$(Q)OUTPUT=$(OUTPUT) LEAKHOUND=$(OUTPUT)/leakhound scripts/bench-trace.sh $(BENCH_TRACE_ARGS)
+
+# Goroutine tracing's probe cost on a goroutine-spawning workload (needs root).
+bench-gortrace: all
+	$(Q)OUTPUT=$(OUTPUT) scripts/bench-gortrace.sh $(BENCH_ARGS)
 
 # Goroutine snapshot time and memory at 10k and 100k goroutines (needs root).
 bench-goroutines: all

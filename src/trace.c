@@ -43,8 +43,11 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: leakhound trace -p PID [options]\n"
 		"\n"
-		"Traces the Go heap of a running process: every interval, the allocation stacks\n"
-		"with the most live (sampled, scaled like pprof) bytes, and their growth.\n"
+		"Traces the Go heap and the goroutines of a running process: every interval,\n"
+		"the allocation stacks with the most live (sampled, scaled like pprof) bytes,\n"
+		"the goroutine creation sites with the most live goroutines, their growth, and\n"
+		"leak suspects of both kinds. Stops on Ctrl-C, SIGTERM, -d or the target's exit,\n"
+		"and leaves nothing attached.\n"
 		"\n"
 		"  -p, --pid PID        the Go process (required)\n"
 		"  -i, --interval SECS  seconds between reports (default 10)\n"
@@ -62,6 +65,7 @@ static void usage(FILE *out)
 		"      --budget N       recorded probe events per second before backing off\n"
 		"                       (a higher rate, or fewer events kept; default %d, 0 =\n"
 		"                       no limit)\n"
+		"      --no-goroutines  no goroutine tracing (creation/exit probes, snapshots)\n"
 		"      --dry-run        list every probe and write, touch nothing\n"
 		"      --json           one JSON object per report per line (docs/TRACE.md)\n"
 		"  -o, --output DIR     a pprof heap profile per report: DIR/heap-PID-N.pb.gz\n"
@@ -1254,7 +1258,12 @@ static int open_target(struct tracer *tr)
 	if (!tr->t) {
 		int err = errno;
 
-		log_err("process %d: %s", tr->o.pid, gobin_strerror(err));
+		if (err == EACCES || err == EPERM)
+			log_err("process %d: %s: leakhound trace needs root, or CAP_BPF, "
+				"CAP_PERFMON, CAP_SYS_ADMIN (uprobes) and CAP_SYS_PTRACE", tr->o.pid,
+				strerror(err));
+		else
+			log_err("process %d: %s", tr->o.pid, gobin_strerror(err));
 		return -err;
 	}
 	return 0;
@@ -1358,10 +1367,14 @@ int cmd_trace(int argc, char **argv)
 		err = run(&tr);
 	}
 out:
-	/* detach before restoring: the restore may race with nothing of ours left */
+	/*
+	 * The rate first: taking the uprobes down waits for a grace period per probe (0.1 s
+	 * and more each); a target that exits meanwhile, or a leakhound killed then, would
+	 * otherwise keep the rate leakhound set. Samples taken in between are harmless.
+	 */
+	rate_restore(&tr);
 	goheap__free(tr.gh);
 	trace_gor_free(&tr);
-	rate_restore(&tr);
 	model__free(tr.model);
 	goheap_snap__release(&tr.base);
 	target__free(tr.t);

@@ -28,6 +28,13 @@
 #define MAX_REASONS 3
 /* A suspect's oldest half: at least this share parked in one wait reason. */
 #define MIN_PARKED 0.5
+/*
+ * Every creation and exit takes a uprobe trap (~1 µs each here) even when the budget
+ * leaves it unrecorded: past DETACH_FACTOR times the budget, DETACH_SECS seconds running,
+ * the probes come off and goroutines are followed by snapshots alone.
+ */
+#define DETACH_FACTOR 10
+#define DETACH_SECS 3
 
 struct reason_count {
 	const char *state;	/* the runtime's word: a wait reason or a status */
@@ -46,7 +53,9 @@ struct gor_site {
 	uint64_t oldest_ns;		/* 0: before attach, unknown */
 	double median_age_s;
 	bool pre_attach;
-	uint64_t gopc;			/* pre_attach: the runtime's g.gopc (link-time) */
+	bool by_gopc;			/* grouped by g.gopc: before attach, or probes detached */
+	uint64_t gopc;			/* by_gopc: the runtime's g.gopc (link-time) */
+	int64_t parked_ns;		/* by_gopc: the longest wait of its members; -1 unknown */
 	/* from the snapshot: the states of its members now, most common first */
 	struct reason_count reasons[MAX_REASONS];
 	uint32_t seen;			/* members found in the snapshot */
@@ -77,6 +86,12 @@ struct trace_gor {
 	bool warned;
 	const struct goroutine **by_goid;	/* gs.g sorted by goid */
 	uint32_t pre_attach;			/* user goroutines not recorded by the probes */
+	/* a goroutine storm: the probes' traps alone cost too much; snapshots only then */
+	uint64_t last_creates;
+	int storm_secs;
+	bool detached;
+	char detach_msg[160];
+	struct lh_gor_tstate final_ts;	/* the probes' counters when they came off */
 	int not_parked;				/* suspects dropped: members not parked */
 	uint64_t *attach_goids;			/* sorted: the goroutines at attach */
 	size_t nattach;
@@ -185,6 +200,29 @@ void trace_gor_print_probes(struct tracer *tr)
 }
 
 /* The creation probe's budget: past it, record one creation in 4, 16, ... */
+/* Detaches the probes after DETACH_SECS checks over DETACH_FACTOR x budget creations/s. */
+static bool storm(struct tracer *tr, struct trace_gor *g, const struct lh_gor_tstate *ts)
+{
+	uint64_t rate = ts->creates - g->last_creates;
+
+	g->last_creates = ts->creates;
+	if (rate <= (uint64_t)DETACH_FACTOR * g->opt.budget) {
+		g->storm_secs = 0;
+		return false;
+	}
+	if (++g->storm_secs < DETACH_SECS)
+		return false;
+	g->final_ts = *ts;
+	gortrace__detach(g->gt, tr->t->pid);
+	g->detached = true;
+	snprintf(g->detach_msg, sizeof(g->detach_msg),
+		 "%" PRIu64 " goroutines created a second, over %d x the budget: creation and "
+		 "exit probes detached, goroutines followed by snapshots alone", rate,
+		 DETACH_FACTOR);
+	log_warn("process %d: %s", tr->t->pid, g->detach_msg);
+	return true;
+}
+
 void trace_gor_budget(struct tracer *tr)
 {
 	struct trace_gor *g = tr->gor;
@@ -192,7 +230,9 @@ void trace_gor_budget(struct tracer *tr)
 	struct lh_gor_tstate ts;
 	uint64_t skips;
 
-	if (!g || !g->opt.budget || gortrace__tstate(g->gt, tr->t->pid, &ts))
+	if (!g || g->detached || !g->opt.budget || gortrace__tstate(g->gt, tr->t->pid, &ts))
+		return;
+	if (storm(tr, g, &ts))
 		return;
 	skips = ts.budget_skips - g->budget_skips;
 	g->budget_skips = ts.budget_skips;
@@ -399,28 +439,36 @@ static int group_pre_attach(struct trace_gor *g)
 
 		if (x->system || gor_snap__find(&g->snap, x->goid))
 			continue;
-		if (bsearch(&x->goid, g->attach_goids, g->nattach, sizeof(uint64_t), cmp_u64))
+		if (g->detached ||
+		    bsearch(&x->goid, g->attach_goids, g->nattach, sizeof(uint64_t), cmp_u64))
 			pre[n++] = x;
 		else
 			g->unrecorded++;
 	}
-	g->pre_attach = n;
+	g->pre_attach = g->detached ? 0 : n;
 	qsort(pre, n, sizeof(*pre), cmp_gopc);
 	for (size_t i = 0, j; i < n; i = j) {
 		struct gor_site *s = &g->sites[g->nsites++];
 		int nrc = 0;
 
 		memset(s, 0, sizeof(*s));
-		s->pre_attach = true;
+		s->pre_attach = !g->detached;
+		s->by_gopc = true;
 		s->gopc = pre[i]->gopc;
 		s->key = pre[i]->gopc ^ 0x9e3779b97f4a7c15ull;
 		s->oldest = pre[i];
+		s->parked_ns = -1;
 		for (j = i; j < n && pre[j]->gopc == pre[i]->gopc; j++) {
 			s->count++;
 			s->seen++;
 			count_reason(rc, &nrc, goroutine_state(&g->gs, pre[j]));
+			if (pre[j]->wait_ns > s->parked_ns) {
+				s->parked_ns = pre[j]->wait_ns;
+				s->oldest = pre[j];
+			}
 		}
 		keep_top(s, rc, nrc);
+		s->parked_frac = s->seen ? (double)s->reasons[0].count / s->seen : 0;
 	}
 	free(pre);
 	free(rc);
@@ -526,13 +574,16 @@ int trace_gor_collect(struct tracer *tr)
 {
 	struct trace_gor *g = tr->gor;
 	uint64_t now = trace_mono_ns();
-	int err;
+	int err = 0;
 
 	if (!g)
 		return 0;
 	gor_snap__release(&g->snap);
 	/* the maps first: a goroutine of the snapshot they lack is new, or from before */
-	err = gortrace__snapshot(g->gt, tr->t->pid, &g->snap);
+	if (g->detached)
+		g->snap.ts = g->final_ts;
+	else
+		err = gortrace__snapshot(g->gt, tr->t->pid, &g->snap);
 	take_snapshot(tr, g);
 	if (!err)
 		err = key_stacks(tr, g);
@@ -549,6 +600,15 @@ int trace_gor_collect(struct tracer *tr)
 
 		if (s->pre_attach)
 			continue; /* no creation time, no creations: nothing to fit */
+		if (s->by_gopc) {
+			/*
+			 * Probes detached: creations unknown (taken as the count), age as the
+			 * longest wait the runtime recorded (0 when it has none: young).
+			 */
+			model__observe(g->model, s->key, g->window, now, count, count, count,
+				       s->parked_ns > 0 ? (uint64_t)s->parked_ns : 0, count);
+			continue;
+		}
 		model__observe(g->model, s->key, g->window, now, count, count, s->created,
 			       now - s->oldest_ns, count);
 	}
@@ -602,7 +662,7 @@ static int current_frames(struct tracer *tr, const struct goroutine *x, struct f
 /* A site's creation stack: recorded by the probe, or the runtime's g.gopc before attach. */
 static int creation_frames(struct tracer *tr, const struct gor_site *s, struct frame_out *fr)
 {
-	if (s->pre_attach)
+	if (s->by_gopc)
 		return s->gopc ? pcs_frames(tr, &s->gopc, 1, fr, MAX_FRAMES) : 0;
 	return stack_frames(tr, tr->gor, s->rep->v.stack_id, fr);
 }
@@ -631,10 +691,11 @@ static void print_site(struct tracer *tr, const struct gor_site *s)
 	if (!s)
 		return;
 	print_states(s);
-	printf("    created at%s:\n", s->pre_attach ? " (before attach: the go statement)" : "");
+	printf("    created at%s:\n", s->pre_attach ? " (before attach: the go statement)" :
+				    s->by_gopc ? " (the go statement)" : "");
 	k = creation_frames(tr, s, fr);
 	trace_print_frames(fr, k, "      ");
-	for (int a = 0; !s->pre_attach && a < LH_GOR_ANCESTORS && s->rep->v.anc[a]; a++) {
+	for (int a = 0; !s->by_gopc && a < LH_GOR_ANCESTORS && s->rep->v.anc[a]; a++) {
 		k = stack_frames(tr, tr->gor, s->rep->v.anc[a], fr);
 		if (!k)
 			break;
@@ -665,9 +726,11 @@ void trace_gor_text(struct tracer *tr)
 		       g->unrecorded);
 	else
 		printf("goroutines created since attach and still live: %.0f; ", g->live);
-	printf("created %" PRIu64 ", exited %" PRIu64 " (and %" PRIu64 " from before attach), "
+	printf("created %" PRIu64 ", exited %" PRIu64 " (and %" PRIu64 " not recorded), "
 	       "new g structs %" PRIu64 "\n", (uint64_t)ts->creates, (uint64_t)ts->exits,
 	       (uint64_t)ts->exits_untracked, (uint64_t)ts->malgs);
+	if (g->detached)
+		printf("goroutine probes: %s\n", g->detach_msg);
 	if (g->backoffs)
 		printf("goroutine probe budget %" PRIu32 "/s: exceeded, backed off %d times; last: "
 		       "%s\n", g->opt.budget, g->backoffs, g->backoff_msg);
@@ -690,8 +753,9 @@ void trace_gor_text(struct tracer *tr)
 	for (size_t i = 0; i < n; i++) {
 		const struct gor_site *s = &g->sites[i];
 
-		if (s->pre_attach)
-			printf("#%zu live %.0f, from before attach\n", i + 1, s->count);
+		if (s->by_gopc)
+			printf("#%zu live %.0f, %s\n", i + 1, s->count,
+			       s->pre_attach ? "from before attach" : "by go statement");
 		else
 			printf("#%zu live %.0f, created %" PRIu64 ", oldest %.1fs, median age %.1fs\n",
 			       i + 1, s->count, s->created, age_s(s->oldest_ns), s->median_age_s);
@@ -727,7 +791,7 @@ static void site_json(struct tracer *tr, const struct gor_site *s, cJSON *o)
 	k = creation_frames(tr, s, fr);
 	cJSON_AddItemToObject(o, "stack", trace_frames_json(fr, k));
 	anc = cJSON_AddArrayToObject(o, "ancestors");
-	for (int a = 0; !s->pre_attach && anc && a < LH_GOR_ANCESTORS && s->rep->v.anc[a]; a++) {
+	for (int a = 0; !s->by_gopc && anc && a < LH_GOR_ANCESTORS && s->rep->v.anc[a]; a++) {
 		k = stack_frames(tr, tr->gor, s->rep->v.anc[a], fr);
 		if (!k)
 			break;
@@ -781,6 +845,9 @@ void trace_gor_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 		cJSON_AddNumberToObject(b, "backoffs", g->backoffs);
 		cJSON_AddNumberToObject(b, "keep_1_in", 1U << g->opt.keep_shift);
 		cJSON_AddNumberToObject(b, "budget_skip", g->snap.ts.budget_skips);
+		cJSON_AddBoolToObject(b, "detached", g->detached);
+		if (g->detached)
+			cJSON_AddStringToObject(b, "detached_why", g->detach_msg);
 	}
 	sites = cJSON_AddArrayToObject(o, "sites");
 	for (size_t i = 0; sites && i < n; i++) {
@@ -791,7 +858,7 @@ void trace_gor_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 			break;
 		cJSON_AddNumberToObject(x, "count", s->count);
 		cJSON_AddNumberToObject(x, "created", s->created);
-		if (s->pre_attach) {
+		if (s->by_gopc) {
 			cJSON_AddNullToObject(x, "oldest_age_s");
 			cJSON_AddNullToObject(x, "median_age_s");
 		} else {

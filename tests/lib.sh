@@ -32,3 +32,23 @@ fixtures() {
 if [ ! -e /sys/kernel/tracing/uprobe_events ] && [ "$(id -u)" = 0 ]; then
 	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
 fi
+
+# $tmp, a directory of the test's own, and pids, processes to kill: both cleaned up on
+# exit (KEEP=1 keeps $tmp and says where it is). Call once, from the script's top level.
+setup_tmp() {
+	tmp=$(mktemp -d)
+	pids=()
+	if [ -n "${KEEP:-}" ]; then
+		echo "tmp $tmp"
+		trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done' EXIT
+	else
+		trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+	fi
+}
+
+# Ends the test with one SKIP line unless it runs as root.
+need_root() {
+	[ "$(id -u)" = 0 ] && return 0
+	skip "$1: needs root"
+	finish
+}

@@ -53,6 +53,7 @@ while read -r path rel fixture variant; do
 	case $variant in
 	stripped) sibling=$(dirname "$path")/$fixture-default ;;
 	cgo-stripped) sibling=$(dirname "$path")/cgo-cgo ;;
+	ext-stripped | pprof-ext-stripped) sibling=${path%-stripped} ;;
 	esac
 	python3 tests/drivers/hooks_check.py "$DUMP" "$path" $sibling > "$tmp/static" 2>&1
 	rc=$?

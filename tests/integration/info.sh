@@ -55,7 +55,7 @@ check_fixture() { # path release fixture variant
 	fi
 	# the cgo fixture, and the cgo variants of every fixture
 	[ "$fixture" = cgo ] && cgo=true
-	case $variant in cgo | cgo-stripped) cgo=true ;; esac
+	case $variant in cgo | cgo-stripped | ext | ext-stripped | pprof-ext | pprof-ext-stripped) cgo=true ;; esac
 	local got want="$pie $stripped $dynamic $dwarf $compressed $cgo"
 	got=$(jq -r '.elf | "\(.pie) \(.stripped) \(.dynamic) \(.dwarf) \(.dwarf_compressed) \(.cgo)"' "$j")
 	check "$what: pie/stripped/dynamic/dwarf/compressed/cgo = $got (readelf: $want)" \

@@ -184,7 +184,7 @@ check_units() { # dump release variant
 	if [ "$minor" -le 24 ]; then
 		[ "$v4" -gt 0 ] || { echo "  $line: no DWARF 4 Go units"; return 1; }
 		case $3 in
-		cgo*) [ "$v5" -gt 0 ] || { echo "  $line: no gcc units"; return 1; } ;;
+		cgo* | ext | pprof-ext) [ "$v5" -gt 0 ] || { echo "  $line: no gcc units"; return 1; } ;;
 		*) [ "$v5" -eq 0 ] || { echo "  $line: unexpected v5 units"; return 1; } ;;
 		esac
 	elif [ "$v4" -ne 0 ] || [ "$v5" -eq 0 ]; then
@@ -196,7 +196,7 @@ check_units() { # dump release variant
 check_dwarf_fixture() { # binary release variant arch
 	local bin=$1 rel=$2 variant=$3 arch=$4 what="$2 $3${4:+ $4}" d="$tmp/dump" types
 	types=("${TYPES[@]}")
-	case $variant in cgo*) types+=("${CTYPES[@]}") ;; esac
+	case $variant in cgo* | ext | pprof-ext) types+=("${CTYPES[@]}") ;; esac
 	dump "$what" "$bin" "${types[@]}" || return
 	# The row is the one of the release that built it (buildinfo agrees with `go env`).
 	if grep -q "^version	$rel\$" "$d" && grep -q '^rc	dwarf=0	table=0	resolve=0$' "$d" &&

@@ -326,12 +326,12 @@ check_binary() {
 	failures=$((failures + $?))
 }
 
-# Every fixture of the manifest; stripped cgo builds checked against their twin.
+# Every fixture of the manifest; stripped external links checked against their twin.
 fixtures_checked=0
 while read -r path rel fixture variant; do
 	[ -x "$path" ] || continue
 	truth=$path
-	[ "$variant" = cgo-stripped ] && truth=${path%-stripped}
+	case $variant in cgo-stripped | ext-stripped | pprof-ext-stripped) truth=${path%-stripped} ;; esac
 	check_binary "$rel/$fixture-$variant" "$path" "$(go_for "$rel")" "$truth"
 	fixtures_checked=$((fixtures_checked + 1))
 done < <(fixtures)

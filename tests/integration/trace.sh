@@ -5,24 +5,16 @@
 # exits normally with its own data intact; the sampling rate leakhound turned on is
 # back to the runtime's 0 (as the target itself prints at exit); nothing of ours stays
 # attached, also after a SIGKILLed tracer and a target that exits under the tracer;
-# errors give one line and exit 1.
+# errors give one line and exit 1. Then heapprof (samples on its own: history) and the
+# steady negative controls. Leak kinds, binary variants, the runtime's own profile as
+# ground truth, the default rate and a GC-heavy target: trace_leaks.sh.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT && echo "tmp $tmp"
+setup_tmp
 
-if [ "$(id -u)" != 0 ]; then
-	skip "trace: needs root"
-	finish
-fi
+need_root trace
 
 # Our programs still loaded (bpftool shows the first 15 characters of a name).
 our_progs() {
@@ -44,7 +36,7 @@ check "no lh_goheap program loaded before the test ($before)" [ "$before" = 0 ]
 n=0
 tracers=()
 while read -r bin rel fixture variant; do
-	[ "$fixture" = leaky ] || continue
+	[ "$fixture-$variant" = leaky-default ] || [ "$fixture-$variant" = leaky-stripped ] || continue
 	name="$rel-$variant"
 	# default builds: --rate 64 KiB (enough samples for the model in 12 s) and pprof
 	# files; stripped ones: the default 512 KiB for 8 s
@@ -160,13 +152,14 @@ while read -r bin rel fixture variant; do
 	hp+=($!)
 done < <(fixtures)
 # Negative controls, at the same time: a cache at its cap, one spike, a bounded churn
-# window (64 KiB entries, 8 MiB); same rate and length as the leaky runs.
+# window (64 KiB entries, 8 MiB); same rate and length as the leaky runs. The spike comes
+# 5 s in, after attach (which takes a while under load) and mid-run for the model.
 while read -r bin rel fixture variant; do
-	[ "$fixture" = steady ] || continue
+	[ "$fixture-$variant" = steady-default ] || continue
 	case "$rel" in go1.26* | go1.19*) ;; *) continue ;; esac
 	for mode in plateau spike churn; do
 		name="st-$rel-$mode"
-		"$bin" -mode "$mode" -duration 16s > "$tmp/$name.target" 2>&1 &
+		"$bin" -mode "$mode" -spike 5s -duration 16s > "$tmp/$name.target" 2>&1 &
 		tpid=$!
 		pids+=("$tpid")
 		(

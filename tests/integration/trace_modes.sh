@@ -14,19 +14,9 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT && echo "tmp $tmp"
+setup_tmp
 
-if [ "$(id -u)" != 0 ]; then
-	skip "trace_modes: needs root"
-	finish
-fi
+need_root trace_modes
 
 # The target's own MemProfileRate, read by leakhound info while it runs.
 live_rate() {
@@ -119,6 +109,13 @@ check "--dry-run --mallocgc lists no other heap probe and writes nothing" \
 	-a "$(grep -c '^write  none' "$tmp/dry.out")" = 1 ]
 check "--dry-run lists the goroutine probes" \
 	[ "$(grep -c -E '^probe  runtime\.(newproc\.func1|malg|goexit0|gdestroy) ' "$tmp/dry.out")" = 3 ]
+
+# without privileges: one line saying what is needed
+setpriv --reuid=65534 --regid=65534 --clear-groups "$LEAKHOUND" trace -p "$npid" -d 1 \
+	> /dev/null 2> "$tmp/nopriv.err"
+rc=$?
+check "as nobody: exit 1, one line naming the privileges ($rc: $(cat "$tmp/nopriv.err"))" \
+	[ "$rc" = 1 -a "$(wc -l < "$tmp/nopriv.err")" = 1 -a "$(grep -c 'needs root' "$tmp/nopriv.err")" = 1 ]
 
 # the BPF maps are keyed by kernel PIDs: refused in another PID namespace
 unshare -p -f --mount-proc "$LEAKHOUND" trace -p 1 > /dev/null 2> "$tmp/pidns.err"

@@ -1,0 +1,3 @@
+module spawnbench
+
+go 1.19
