@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callocs.h"
 #include "commands.h"
 #include "elfbin.h"
 #include "gosym.h"
 #include "jsonout.h"
 #include "log.h"
 #include "target.h"
+#include "x86dec.h"
 
 /* Values read live from a process, when its globals and offsets are known. */
 struct live_values {
@@ -139,6 +141,85 @@ static void print_live(const struct target *t, const struct live_values *lv, FIL
 		fprintf(out, "allglen:        %lu\n", lv->allglen);
 }
 
+static void add_hex(cJSON *obj, const char *key, uint64_t v);
+
+/* The C allocator of a live process (src/callocs.c), for cgo heap tracing. */
+static void print_callocs(const struct target *t, FILE *out)
+{
+	struct calloc_info ci;
+	char insn[64];
+	int err = callocs__find(t->pid, &ci);
+
+	fprintf(out, "\nC allocator:\n");
+	if (err) {
+		fprintf(out, "  %s\n", err == -ENOENT ? "none: no mapped object defines malloc "
+							 "(not linked with C)"
+						       : strerror(-err));
+		return;
+	}
+	fprintf(out, "  %s %s%s%s\n", ci.kind, ci.path, *ci.build_id ? " build-id " : "",
+		ci.build_id);
+	for (int i = 0; i < CFN__COUNT; i++) {
+		const struct calloc_fn *f = &ci.fn[i];
+
+		if (!f->found) {
+			fprintf(out, "  %-15s not defined\n", f->name);
+			continue;
+		}
+		if (f->same_as >= 0) {
+			fprintf(out, "  %-15s %#-10lx same function as %s: probed once\n", f->name,
+				(unsigned long)f->addr, ci.fn[f->same_as].name);
+			continue;
+		}
+		x86_insn_format(&f->site.insn, insn, sizeof(insn));
+		fprintf(out, "  %-15s %#-10lx +%#-5lx file offset %#-8lx %-24s %s\n", f->name,
+			(unsigned long)f->addr, (unsigned long)(f->site.addr - f->addr),
+			(unsigned long)f->site.file_off, insn,
+			f->site.emulated ? "emulated" : "single-stepped");
+	}
+}
+
+static void json_callocs(const struct target *t, cJSON *root)
+{
+	struct calloc_info ci;
+	cJSON *c, *a;
+	char insn[64];
+
+	if (callocs__find(t->pid, &ci)) {
+		cJSON_AddNullToObject(root, "c_allocator");
+		return;
+	}
+	c = cJSON_AddObjectToObject(root, "c_allocator");
+	if (!c)
+		return;
+	cJSON_AddStringToObject(c, "kind", ci.kind);
+	cJSON_AddStringToObject(c, "path", ci.path);
+	cJSON_AddStringToObject(c, "build_id", ci.build_id);
+	a = cJSON_AddArrayToObject(c, "functions");
+	for (int i = 0; a && i < CFN__COUNT; i++) {
+		const struct calloc_fn *f = &ci.fn[i];
+		cJSON *o;
+
+		if (!f->found)
+			continue;
+		o = cJSON_CreateObject();
+		if (!o)
+			return;
+		cJSON_AddStringToObject(o, "name", f->name);
+		add_hex(o, "address", f->addr);
+		if (f->same_as >= 0) {
+			cJSON_AddStringToObject(o, "same_as", ci.fn[f->same_as].name);
+		} else {
+			x86_insn_format(&f->site.insn, insn, sizeof(insn));
+			add_hex(o, "site", f->site.addr);
+			add_hex(o, "file_offset", f->site.file_off);
+			cJSON_AddStringToObject(o, "instruction", insn);
+			cJSON_AddBoolToObject(o, "emulated", f->site.emulated);
+		}
+		cJSON_AddItemToArray(a, o);
+	}
+}
+
 static void print_text(const struct gobin *gb, const struct target *t,
 		       const struct live_values *lv, const char *path, FILE *out)
 {
@@ -158,6 +239,8 @@ static void print_text(const struct gobin *gb, const struct target *t,
 		fprintf(out, "  unavailable: %s\n", strerror(-gb->offsets_err));
 	else
 		goffsets__print(&gb->offsets, out);
+	if (t)
+		print_callocs(t, out);
 }
 
 static void add_hex(cJSON *obj, const char *key, uint64_t v)
@@ -254,8 +337,10 @@ static int print_json(const struct gobin *gb, const struct target *t,
 	if (!root)
 		return -ENOMEM;
 	cJSON_AddStringToObject(root, "path", path);
-	if (t)
+	if (t) {
 		json_live(t, lv, root);
+		json_callocs(t, root);
+	}
 	json_build(gb, root);
 	json_elf(gb, root);
 	json_pclntab(gb, root);
