@@ -52,3 +52,18 @@ need_root() {
 	skip "$1: needs root"
 	finish
 }
+
+# The tracers' BPF programs still loaded (bpftool shows the first 15 characters of a
+# name: lh_goheap_*, lh_gor_*), and our uprobe_events lines (perf-event uprobes leave
+# none; legacy ones would).
+our_progs() {
+	bpftool prog show 2>/dev/null | grep -c -E 'name lh_(goheap|gor)_' || true
+}
+our_uprobes() {
+	grep -c 'libbpf_' /sys/kernel/tracing/uprobe_events 2>/dev/null || true
+}
+# Waits up to 10 s for our_progs to reach 0; 1 if it does not.
+wait_no_progs() {
+	for _ in $(seq 100); do [ "$(our_progs)" = 0 ] && return 0; sleep 0.1; done
+	return 1
+}

@@ -16,19 +16,6 @@ setup_tmp
 
 need_root trace
 
-# Our programs still loaded (bpftool shows the first 15 characters of a name).
-our_progs() {
-	bpftool prog show 2>/dev/null | grep -c -E 'name lh_(goheap|gor)_' || true
-}
-# Our uprobes: perf-event uprobes leave no uprobe_events line; legacy ones would.
-our_uprobes() {
-	grep -c 'libbpf_' /sys/kernel/tracing/uprobe_events 2>/dev/null || true
-}
-wait_no_progs() {
-	for _ in $(seq 100); do [ "$(our_progs)" = 0 ] && return 0; sleep 0.1; done
-	return 1
-}
-
 before=$(our_progs)
 check "no lh_goheap program loaded before the test ($before)" [ "$before" = 0 ]
 

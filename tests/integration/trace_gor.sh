@@ -161,10 +161,6 @@ else
 	fail "storm: cannot build tools/spawnbench"
 fi
 
-for _ in $(seq 100); do
-	bpftool prog show 2>/dev/null | grep -q -E 'name lh_(goheap|gor)_' || break
-	sleep 0.1
-done
-check "no lh_goheap/lh_gor program after the tracers exit" \
-	[ "$(bpftool prog show 2>/dev/null | grep -c -E 'name lh_(goheap|gor)_')" = 0 ]
+wait_no_progs
+check "no lh_goheap/lh_gor program after the tracers exit ($(our_progs))" [ "$(our_progs)" = 0 ]
 finish

@@ -56,20 +56,10 @@ cleanup() {
 trap cleanup EXIT
 [ -n "${KEEP:-}" ] && trap - EXIT && echo "tmp $tmp"
 
-if [ "$(id -u)" != 0 ]; then
-	skip "trace_leaks: needs root"
-	finish
-fi
+need_root trace_leaks
 PPROF_GO=/usr/local/go/bin/go
 [ -x $PPROF_GO ] || PPROF_GO=/usr/lib/go-1.19/bin/go
 
-our_progs() {
-	bpftool prog show 2>/dev/null | grep -c -E 'name lh_(goheap|gor)_' || true
-}
-wait_no_progs() {
-	for _ in $(seq 100); do [ "$(our_progs)" = 0 ] && return 0; sleep 0.1; done
-	return 1
-}
 # The releases the variants run on.
 wanted_release() {
 	case $1 in go1.26* | go1.19*) return 0 ;; esac

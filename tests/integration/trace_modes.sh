@@ -175,10 +175,6 @@ if [ -n "$hp" ]; then
 	check "budget on a sampling target: MemProfileRate untouched ($(cat "$tmp/keep.rate"))" \
 		[ "$(cat "$tmp/keep.rate")" = 524288 ]
 fi
-for _ in $(seq 100); do
-	bpftool prog show 2>/dev/null | grep -q -E 'name lh_(goheap|gor)_' || break
-	sleep 0.1
-done
-check "no lh_goheap/lh_gor program after the tracers exit" \
-	[ "$(bpftool prog show 2>/dev/null | grep -c -E 'name lh_(goheap|gor)_')" = 0 ]
+wait_no_progs
+check "no lh_goheap/lh_gor program after the tracers exit ($(our_progs))" [ "$(our_progs)" = 0 ]
 finish
