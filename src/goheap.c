@@ -287,7 +287,8 @@ static int read_live(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 	struct lh_goheap_live lv;
 	bool first = true;
 
-	qsort(s->sites, s->nsites, sizeof(*s->sites), cmp_id);
+	if (s->nsites)
+		qsort(s->sites, s->nsites, sizeof(*s->sites), cmp_id);
 	while (!bpf_map__get_next_key(gh->skel->maps.live, first ? NULL : &key, &next,
 				      sizeof(next))) {
 		struct goheap_site probe = { .id = 0 }, *site;
@@ -302,7 +303,8 @@ static int read_live(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 			continue;
 		s->live_entries++;
 		probe.id = lv.stack_id;
-		site = bsearch(&probe, s->sites, s->nsites, sizeof(*s->sites), cmp_id);
+		site = s->nsites ? bsearch(&probe, s->sites, s->nsites, sizeof(*s->sites), cmp_id)
+				 : NULL;
 		if (!site)
 			continue; /* stack inserted after read_sites: next interval */
 		/* each object at the rate and back-off weight it was recorded with */

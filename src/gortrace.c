@@ -258,7 +258,8 @@ static int read_stacks(struct gortrace *gt, pid_t pid, struct gor_snap *s)
 		if (x->st.nr > LH_GOHEAP_STACK_DEPTH)
 			x->st.nr = LH_GOHEAP_STACK_DEPTH;
 	}
-	qsort(s->stacks, s->nstacks, sizeof(*s->stacks), cmp_u64);
+	if (s->nstacks)
+		qsort(s->stacks, s->nstacks, sizeof(*s->stacks), cmp_u64);
 	return 0;
 }
 
@@ -284,7 +285,8 @@ static int read_live(struct gortrace *gt, pid_t pid, struct gor_snap *s)
 					 sizeof(x->v), 0))
 			s->nlive--;
 	}
-	qsort(s->live, s->nlive, sizeof(*s->live), cmp_u64);
+	if (s->nlive)
+		qsort(s->live, s->nlive, sizeof(*s->live), cmp_u64);
 	return 0;
 }
 
@@ -313,10 +315,11 @@ void gor_snap__release(struct gor_snap *s)
 
 const struct gor_stack *gor_snap__stack(const struct gor_snap *s, uint64_t id)
 {
-	return bsearch(&id, s->stacks, s->nstacks, sizeof(*s->stacks), cmp_u64);
+	return s->nstacks ? bsearch(&id, s->stacks, s->nstacks, sizeof(*s->stacks), cmp_u64)
+			  : NULL;
 }
 
 const struct gor_live *gor_snap__find(const struct gor_snap *s, uint64_t goid)
 {
-	return bsearch(&goid, s->live, s->nlive, sizeof(*s->live), cmp_u64);
+	return s->nlive ? bsearch(&goid, s->live, s->nlive, sizeof(*s->live), cmp_u64) : NULL;
 }

@@ -333,10 +333,11 @@ static void fit_site(const struct model *m, struct site *s, struct fit *f)
 static enum model_verdict rules(const struct model *m, const struct fit *f)
 {
 	const struct model_opts *o = &m->o;
-	const struct point *last = &f->p[f->n - 1];
+	const struct point *last;
 
-	if (f->n < (int)o->min_windows || f->span <= 0)
+	if (f->n < (int)o->min_windows || f->n < 1 || f->span <= 0)
 		return VERDICT_FEW_WINDOWS;
+	last = &f->p[f->n - 1];
 	if (f->slope < o->floor_bytes_per_s)
 		return VERDICT_FLAT;
 	if (f->slope * f->span < o->min_growth_frac * last->live)
@@ -367,13 +368,14 @@ static double confidence(const struct model *m, const struct fit *f)
 static void fill(const struct model *m, const struct site *s, const struct fit *f,
 		 struct suspect *out)
 {
-	const struct point *last = &f->p[f->n - 1];
+	const struct point *last;
 
 	memset(out, 0, sizeof(*out));
 	out->site_id = s->id;
 	out->windows = f->n;
 	if (!f->n)
 		return;
+	last = &f->p[f->n - 1];
 	out->growth_per_s = f->slope;
 	out->live = (uint64_t)last->live;
 	out->live_objects = (uint64_t)last->objects;

@@ -571,7 +571,8 @@ static void merge_sites(struct tracer *tr, struct goheap_snap *s)
 
 	for (size_t i = 0; i < s->nsites; i++)
 		s->sites[i].id = site_key(tr, &s->sites[i]);
-	qsort(s->sites, s->nsites, sizeof(*s->sites), cmp_key);
+	if (s->nsites)
+		qsort(s->sites, s->nsites, sizeof(*s->sites), cmp_key);
 	for (size_t i = 0; i < s->nsites; i++) {
 		struct goheap_site *d = &s->sites[out], *x = &s->sites[i];
 
@@ -1175,7 +1176,8 @@ static int report(struct tracer *tr)
 	tr->nreport++;
 	compute_totals(tr, &s, tot);
 	run_model(tr, &s, tot);
-	qsort(s.sites, s.nsites, sizeof(*s.sites), cmp_inuse); /* in --mallocgc: by allocations */
+	if (s.nsites) /* in --mallocgc: by allocations */
+		qsort(s.sites, s.nsites, sizeof(*s.sites), cmp_inuse);
 	if (tr->o.json)
 		err = report_json(tr, &s, tot);
 	else
