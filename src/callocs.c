@@ -162,7 +162,6 @@ static int mapped_files(pid_t pid, char ***paths, size_t *n)
 int callocs__find(pid_t pid, struct calloc_info *ci)
 {
 	struct elfbin *eb = NULL;
-	const char *libc = NULL;
 	char **paths;
 	size_t n;
 	int err;
@@ -182,13 +181,12 @@ int callocs__find(pid_t pid, struct calloc_info *ci)
 			if (defines_malloc(pid, paths[i], &eb)) {
 				snprintf(ci->path, sizeof(ci->path), "%s", paths[i]);
 				ci->kind = k;
-				libc = paths[i];
 			}
 		}
 	for (size_t i = 0; i < n; i++)
 		free(paths[i]);
 	free(paths);
-	if (!eb || !libc)
+	if (!eb)
 		return -ENOENT;
 	if (elfbin__build_id(eb))
 		snprintf(ci->build_id, sizeof(ci->build_id), "%s", elfbin__build_id(eb));

@@ -74,6 +74,8 @@ struct trace_gor {
 	/* the current report */
 	struct gor_snap snap;
 	uint64_t *stack_keys; /* trimmed-frames key of each snap.stacks[] */
+	uint64_t *keyed_ids;  /* the stack id of each of them (kept to the next report) */
+	size_t nkeyed;
 	struct gor_site *sites;
 	size_t nsites;
 	double live;
@@ -186,6 +188,7 @@ void trace_gor_free(struct tracer *tr)
 	free(g->by_goid);
 	free(g->attach_goids);
 	free(g->stack_keys);
+	free(g->keyed_ids);
 	free(g->sites);
 	free(g);
 	tr->gor = NULL;
@@ -263,17 +266,33 @@ static int stack_frames(struct tracer *tr, const struct trace_gor *g, uint64_t i
 /* Each stack's identity: its trimmed, symbolized frames (0 for a stack not read). */
 static int key_stacks(struct tracer *tr, struct trace_gor *g)
 {
+	uint64_t *keys = calloc(g->snap.nstacks + 1, sizeof(*keys));
+	uint64_t *ids = calloc(g->snap.nstacks + 1, sizeof(*ids));
 	struct frame_out fr[MAX_FRAMES];
+	size_t j = 0;
 
-	free(g->stack_keys);
-	g->stack_keys = calloc(g->snap.nstacks + 1, sizeof(*g->stack_keys));
-	if (!g->stack_keys)
+	if (!keys || !ids) {
+		free(keys);
+		free(ids);
 		return -ENOMEM;
-	for (size_t i = 0; i < g->snap.nstacks; i++) {
-		int n = trace_frames(tr, &g->snap.stacks[i].st, fr, MAX_FRAMES);
-
-		g->stack_keys[i] = trace_frames_key(fr, n, 0xcbf29ce484222325ull);
 	}
+	/* both lists sorted by id: a stack keyed at the last report keeps its key */
+	for (size_t i = 0; i < g->snap.nstacks; i++) {
+		ids[i] = g->snap.stacks[i].id;
+		while (j < g->nkeyed && g->keyed_ids[j] < ids[i])
+			j++;
+		if (j < g->nkeyed && g->keyed_ids[j] == ids[i]) {
+			keys[i] = g->stack_keys[j];
+			continue;
+		}
+		keys[i] = trace_frames_key(fr, trace_frames(tr, &g->snap.stacks[i].st, fr, MAX_FRAMES),
+					   0xcbf29ce484222325ull);
+	}
+	free(g->stack_keys);
+	free(g->keyed_ids);
+	g->stack_keys = keys;
+	g->keyed_ids = ids;
+	g->nkeyed = g->snap.nstacks;
 	return 0;
 }
 
@@ -439,8 +458,8 @@ static int group_pre_attach(struct trace_gor *g)
 
 		if (x->system || gor_snap__find(&g->snap, x->goid))
 			continue;
-		if (g->detached ||
-		    bsearch(&x->goid, g->attach_goids, g->nattach, sizeof(uint64_t), cmp_u64))
+		if (g->detached || (g->nattach && bsearch(&x->goid, g->attach_goids, g->nattach,
+							  sizeof(uint64_t), cmp_u64)))
 			pre[n++] = x;
 		else
 			g->unrecorded++;
