@@ -65,12 +65,12 @@ struct {
 	__type(value, struct lh_goheap_stack);
 } stacks SEC(".maps");
 
-/* --mallocgc: bytes left before the next sample, per CPU and target. */
+/* --mallocgc: bytes left before the next sample and calls, per CPU and target. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, LH_GOHEAP_MAX_TARGETS);
 	__type(key, __u32);
-	__type(value, __s64);
+	__type(value, struct lh_goheap_pcpu);
 } countdown SEC(".maps");
 
 /* Scratch for one stack: too big for the 512-byte BPF stack. */
@@ -243,33 +243,38 @@ int lh_goheap_mallocgc(struct pt_regs *ctx)
 	struct lh_goheap_tstate *ts;
 	struct lh_goheap_stack *st;
 	struct lh_goheap_cfg *c;
+	struct lh_goheap_pcpu *pc;
 	__u32 weight;
-	__s64 *left;
 
+	/* every allocation comes here: per-CPU state only until a sample is due */
 	c = bpf_map_lookup_elem(&cfg, &tgid);
-	ts = bpf_map_lookup_elem(&tstate, &tgid);
-	if (!c || !ts) {
+	if (!c) {
 		stat_inc(LH_STAT_NO_CONFIG);
 		return 0;
 	}
-	__sync_fetch_and_add(&ts->mallocgc_calls, 1);
-	if (!size)
-		return 0; /* zerobase: no memory */
-	left = bpf_map_lookup_elem(&countdown, &tgid);
-	if (!left) {
-		__s64 first = next_sample(c->rate);
+	pc = bpf_map_lookup_elem(&countdown, &tgid);
+	if (!pc) {
+		struct lh_goheap_pcpu first = { .left = next_sample(c->rate) };
 
 		bpf_map_update_elem(&countdown, &tgid, &first, BPF_NOEXIST);
-		left = bpf_map_lookup_elem(&countdown, &tgid);
-		if (!left) {
+		pc = bpf_map_lookup_elem(&countdown, &tgid);
+		if (!pc) {
 			stat_inc(LH_STAT_MAP_LOOKUP);
 			return 0;
 		}
 	}
-	*left -= size;
-	if (*left >= 0)
+	pc->calls++;
+	if (!size)
+		return 0; /* zerobase: no memory */
+	pc->left -= size;
+	if (pc->left >= 0)
 		return 0;
-	*left = next_sample(c->rate);
+	pc->left = next_sample(c->rate);
+	ts = bpf_map_lookup_elem(&tstate, &tgid);
+	if (!ts) {
+		stat_inc(LH_STAT_NO_CONFIG);
+		return 0;
+	}
 	__sync_fetch_and_add(&ts->allocs, 1);
 	__sync_fetch_and_add(&ts->alloc_bytes, size);
 	if (!admit(c, ts, &weight))

@@ -107,13 +107,23 @@ struct lh_goheap_tstate {
 	__u64 free_bytes;
 	__u64 frees_untracked; /* freeSpecial of a profiled object allocated before attach */
 	__u64 buckets;	       /* setprofilebucket hits that tied a live object to its bucket */
-	__u64 mallocgc_calls;  /* mallocgc hits (--mallocgc mode) */
+	__u64 mallocgc_calls;  /* mallocgc hits: summed by user space from lh_goheap_pcpu */
 	__u64 kept_out;	       /* events left out by the 1-in-2^keep_shift back-off */
 	__u64 budget_skips;    /* events over the budget, not recorded */
 	__u64 window_ns;       /* start of the current one-second budget window */
 	__u64 window_events;   /* events recorded in it */
 };
 _Static_assert(sizeof(struct lh_goheap_tstate) == 88, "struct lh_goheap_tstate layout changed");
+
+/*
+ * --mallocgc, per CPU and target: bytes left to the next sample, and calls. Per CPU so
+ * that a probe on every allocation shares no cache line between CPUs.
+ */
+struct lh_goheap_pcpu {
+	__s64 left;
+	__u64 calls;
+};
+_Static_assert(sizeof(struct lh_goheap_pcpu) == 16, "struct lh_goheap_pcpu layout changed");
 
 struct lh_goheap_live_key {
 	__u32 tgid;

@@ -330,6 +330,25 @@ static int read_live(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 	return 0;
 }
 
+/* --mallocgc calls of pid, summed over the per-CPU counters; 0 when none. */
+static uint64_t mallocgc_calls(struct goheap *gh, pid_t pid)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct lh_goheap_pcpu *v;
+	__u32 key = pid;
+	uint64_t n = 0;
+
+	if (ncpu <= 0)
+		return 0;
+	v = calloc(ncpu, sizeof(*v));
+	if (v && !bpf_map__lookup_elem(gh->skel->maps.countdown, &key, sizeof(key), v,
+				       ncpu * sizeof(*v), 0))
+		for (int i = 0; i < ncpu; i++)
+			n += v[i].calls;
+	free(v);
+	return n;
+}
+
 int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 		     struct goheap_snap *s)
 {
@@ -339,6 +358,7 @@ int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 	memset(s, 0, sizeof(*s));
 	bpf_map__lookup_elem(gh->skel->maps.tstate, &key, sizeof(key), &s->ts, sizeof(s->ts),
 			     0);
+	s->ts.mallocgc_calls = mallocgc_calls(gh, pid);
 	err = bpfmaps__sum_stats(gh->skel->maps.stats, s->stats);
 	if (!err)
 		err = read_sites(gh, pid, s);
