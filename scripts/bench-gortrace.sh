@@ -32,7 +32,8 @@ done
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 bin=$OUTPUT/tools/spawnbench
-(cd tools/spawnbench && go build -o "$(readlink -f "../../$OUTPUT")/tools/spawnbench" .) ||
+. scripts/go-releases.sh
+(cd tools/spawnbench && $(local_go) build -o "$(readlink -f "../../$OUTPUT")/tools/spawnbench" .) ||
 	{ echo "bench-gortrace: cannot build tools/spawnbench" >&2; exit 1; }
 
 clk=$(getconf CLK_TCK)
@@ -69,7 +70,7 @@ one_run() {
 		'$1 == "spawns" { printf "%s %s %s %.2f %d\n", c, $6, $4, t / hz, rss }' "$out.w"
 }
 
-echo "bench-gortrace: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(go version | cut -d' ' -f3), $reps x ${secs}s"
+echo "bench-gortrace: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $($(local_go) version | cut -d' ' -f3), $reps x ${secs}s"
 cases=(untraced traced traced-all)
 for r in $(seq "$reps"); do
 	# forward, then backward: drift cancels in the medians

@@ -98,17 +98,7 @@ trap 'exit 130' INT TERM
 
 # ---- the workload, built now ----
 
-local_go() {
-	if [ -x /usr/local/go/bin/go ]; then echo /usr/local/go/bin/go; else echo /usr/lib/go-1.19/bin/go; fi
-}
-go_cmd() {
-	case $1 in
-	local) local_go ;;
-	debian) echo /usr/lib/go-1.19/bin/go ;;
-	go1.*) echo "env GOTOOLCHAIN=$1 $(local_go)" ;;
-	*) return 1 ;;
-	esac
-}
+. scripts/go-releases.sh
 # build RELEASE: prints the release's tag; builds $OUTPUT/allocbench/TAG/{pprof,nopprof}
 build() {
 	local gocmd tag dir v

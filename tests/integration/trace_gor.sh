@@ -143,7 +143,8 @@ done
 # the budget): the probes come off after three seconds, said on stderr and in the report,
 # and goroutines are followed by snapshots; the workload runs to its end.
 sb=$OUTPUT/tools/spawnbench
-if (cd tools/spawnbench && go build -o "$(readlink -f "../../$OUTPUT")/tools/spawnbench" .); then
+gocmd=$(go_for "$(awk -F '\t' 'NR == 1 { print $1 }' "$FIXTURES/toolchains.tsv")")
+if (cd tools/spawnbench && $gocmd build -o "$(readlink -f "../../$OUTPUT")/tools/spawnbench" .); then
 	"$sb" -wait=false -warmup 0.5 -seconds 11 > "$tmp/storm.target" 2>&1 &
 	spid=$!
 	pids+=("$spid")
