@@ -16,14 +16,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2> /dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT && echo "tmp $tmp"
+setup_tmp
 
 MODES=(ticker:100 http:20 timeout:100 wg:50 churn:2 pool:8)
 # The function each leak mode leaks goroutines from (top of the largest group).
