@@ -90,6 +90,100 @@ else
 	skip "procsym: no static build (static libc missing?): $(tail -n 1 "$tmp/build.log")"
 fi
 
+# dlopen after attach: a cgo program built here loads a .so (built here, stripped, its
+# symbols in a debug file found by .gnu_debuglink) once procsym-watch has read the maps;
+# the address dlsym gives for exported_func must become exported_func+0x0 in that .so,
+# and the static hidden_helper (named by the debug file only) be found at nm's address.
+dlopen_build() { # dir
+	local d=$1
+	mkdir -p "$d/lib"
+	cat > "$d/t.c" << 'EOF'
+static int __attribute__((noinline)) hidden_helper(int x) { return x * 7 + 3; }
+int exported_func(int x) { return hidden_helper(x) + 1; }
+EOF
+	cat > "$d/main.go" << 'EOF'
+package main
+
+/*
+#cgo LDFLAGS: -ldl
+#include <dlfcn.h>
+#include <stdint.h>
+static uintptr_t load(const char *path, const char *sym) {
+	void *h = dlopen(path, RTLD_NOW);
+	return h ? (uintptr_t)dlsym(h, sym) : 0;
+}
+*/
+import "C"
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+)
+
+func main() {
+	fmt.Println("ready")
+	path, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	p := C.CString(strings.TrimSpace(path))
+	fmt.Printf("loaded 0x%x\n", uintptr(C.load(p, C.CString("exported_func"))))
+	select {}
+}
+EOF
+	printf 'module dl\n\ngo 1.22\n' > "$d/go.mod"
+	(cd "$d" && gcc -O1 -g -shared -fPIC -Wl,--build-id -o lib/libt.so t.c &&
+		objcopy --only-keep-debug lib/libt.so lib/libt.so.debug &&
+		objcopy --strip-all --add-gnu-debuglink=lib/libt.so.debug lib/libt.so &&
+		CGO_ENABLED=1 GOFLAGS=-mod=mod $newest_go build -o dl .) > "$d/build.log" 2>&1
+}
+
+wait_line() { # file regex
+	for _ in $(seq 100); do grep -q -E "$2" "$1" 2> /dev/null && return 0; sleep 0.1; done
+	return 1
+}
+
+dlopen_test() {
+	local d=$tmp/dl watch=$OUTPUT/tests/drivers/procsym-watch
+	local helper addr base dpid wpid
+	if [ ! -x "$watch" ]; then
+		fail "procsym: dlopen: $watch not built (make $watch)"
+		return
+	fi
+	if ! dlopen_build "$d"; then
+		fail "procsym: dlopen: build: $(tail -n 3 "$d/build.log")"
+		return
+	fi
+	helper=$(nm "$d/lib/libt.so.debug" | awk '$3 == "hidden_helper" { print $1 }')
+	mkfifo "$d/tin" "$d/win"
+	"$d/dl" < "$d/tin" > "$d/tout" 2>&1 &
+	dpid=$!
+	pids+=("$dpid")
+	exec 7> "$d/tin"
+	wait_line "$d/tout" '^ready'
+	"$watch" "$dpid" < "$d/win" > "$d/wout" 2>&1 &
+	wpid=$!
+	pids+=("$wpid")
+	exec 8> "$d/win"
+	wait_line "$d/wout" '^opened'
+	echo "$d/lib/libt.so" >&7
+	wait_line "$d/tout" '^loaded'
+	addr=$(awk '/^loaded/ { print $2 }' "$d/tout")
+	base=$(awk -v f="$d/lib/libt.so" '$6 == f && $3 == "00000000" { split($1, a, "-"); print a[1]; exit }' \
+		"/proc/$dpid/maps")
+	echo "$addr" >&8
+	[ -n "$base" ] && [ -n "$helper" ] && printf '0x%x\n' $((0x$base + 0x$helper + 1)) >&8
+	exec 8>&-
+	wait "$wpid"
+	exec 7>&-
+	sed 's/^/  /' "$d/wout"
+	check "procsym: dlopen after open: dlsym's exported_func ($addr) named after a maps re-read" \
+		grep -q -E "^later $addr exported_func\+0x0 $d/lib/libt.so\+0x[0-9a-f]+$" "$d/wout"
+	check "procsym: dlopen after open: hidden_helper+0x1 at nm's 0x$helper + 1, from the debug file" \
+		grep -q -E "^later 0x[0-9a-f]+ hidden_helper\+0x1 $d/lib/libt.so\+$(printf '0x%x' $((0x$helper + 1)))$" \
+		"$d/wout"
+}
+dlopen_test
+
 # Bad input: one error line, non-zero exit, no crash.
 bad() { # what expected-status command...
 	local what=$1 want=$2
