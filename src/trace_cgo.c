@@ -20,76 +20,11 @@
 #include "model.h"
 #include "mprof.h"
 #include "pprof.h"
+#include "procsym.h"
 #include "target.h"
 #include "trace_int.h"
 
 
-/* ---- TEMPORARY symbolizer until procsym lands ---- */
-struct psym_frame {
-	const char *func, *file;
-	uint32_t line;
-	bool inlined, go;
-	const char *module;
-	uint64_t module_off;
-};
-struct procsym {
-	struct target *t;
-	struct { uint64_t lo, hi, off; char path[256]; } m[256];
-	int n;
-};
-static struct procsym *procsym__open(struct target *t)
-{
-	struct procsym *ps = calloc(1, sizeof(*ps));
-	char path[64], line[600];
-	FILE *f;
-
-	if (!ps)
-		return NULL;
-	ps->t = t;
-	snprintf(path, sizeof(path), "/proc/%d/maps", t->pid);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f) && ps->n < 256) {
-		unsigned long long lo, hi, off;
-		char perms[8];
-		int pos = 0;
-
-		if (sscanf(line, "%llx-%llx %7s %llx %*x:%*x %*u %n", &lo, &hi, perms, &off, &pos) != 4 || perms[2] != 'x')
-			continue;
-		line[strcspn(line, "\n")] = 0;
-		ps->m[ps->n].lo = lo;
-		ps->m[ps->n].hi = hi;
-		ps->m[ps->n].off = off;
-		snprintf(ps->m[ps->n].path, 256, "%s", line + pos);
-		ps->n++;
-	}
-	if (f)
-		fclose(f);
-	return ps;
-}
-static void procsym__free(struct procsym *ps)
-{
-	free(ps);
-}
-static int procsym__frames(struct procsym *ps, uint64_t pc, bool ret, struct psym_frame *out, int max)
-{
-	struct gosym_frame fr[16];
-	int k;
-
-	for (int i = 0; i < ps->n; i++) {
-		if (pc < ps->m[i].lo || pc >= ps->m[i].hi)
-			continue;
-		k = gosym__frames(ps->t->bin->sym, pc - ps->t->bias - ret, fr, max < 16 ? max : 16);
-		if (k > 0 && !strcmp(ps->m[i].path, ps->t->exe)) {
-			for (int j = 0; j < k; j++)
-				out[j] = (struct psym_frame){ .func = fr[j].func, .file = fr[j].file, .line = fr[j].line, .inlined = fr[j].inlined, .go = true };
-			return k;
-		}
-		out[0] = (struct psym_frame){ .func = NULL, .module = ps->m[i].path, .module_off = pc - ps->m[i].lo + ps->m[i].off };
-		return 1;
-	}
-	return 0;
-}
-/* ---- end TEMPORARY ---- */
 
 struct trace_cgo {
 	struct cheap *ch;
@@ -112,7 +47,7 @@ struct trace_cgo {
 
 /* One frame of a C heap stack: Go (function, file, line) or C (symbol, module). */
 struct cframe {
-	struct psym_frame f;
+	struct procsym_frame f;
 	uint32_t pc_index;
 };
 
@@ -288,7 +223,7 @@ static int cgo_frames(struct trace_cgo *c, const struct lh_goheap_stack *st,
 
 	*cut = st->truncated;
 	for (uint32_t i = 0; i < st->nr && n < max; i++) {
-		struct psym_frame fr[16];
+		struct procsym_frame fr[16];
 		int k = procsym__frames(c->ps, st->pcs[i], i > 0, fr, 16);
 
 		if (k <= 0) {
@@ -307,14 +242,14 @@ static int cgo_frames(struct trace_cgo *c, const struct lh_goheap_stack *st,
 static void print_cframes(const struct cframe *fr, int n, bool cut, const char *indent)
 {
 	for (int j = 0; j < n; j++) {
-		const struct psym_frame *f = &fr[j].f;
+		const struct procsym_frame *f = &fr[j].f;
 
-		if (f->go)
+		if (f->is_go)
 			printf("%s%s%s\n%s    %s:%u\n", indent, f->func, f->inlined ? " (inlined)" : "",
 			       indent, f->file, f->line);
 		else
 			printf("%s%s\n%s    %s+0x%" PRIx64 "\n", indent, f->func ? f->func : "??",
-			       indent, f->module ? f->module : "?", f->module_off);
+			       indent, f->module ? f->module : "?", f->module_addr);
 	}
 	if (cut)
 		printf("%s(stack cut short)\n", indent);
@@ -325,19 +260,19 @@ static cJSON *cframes_json(const struct cframe *fr, int n)
 	cJSON *a = cJSON_CreateArray();
 
 	for (int j = 0; a && j < n; j++) {
-		const struct psym_frame *f = &fr[j].f;
+		const struct procsym_frame *f = &fr[j].f;
 		cJSON *o = cJSON_CreateObject();
 
 		if (!o)
 			break;
 		cJSON_AddStringToObject(o, "function", f->func ? f->func : "?");
-		if (f->go) {
+		if (f->is_go) {
 			cJSON_AddStringToObject(o, "file", f->file ? f->file : "?");
 			cJSON_AddNumberToObject(o, "line", f->line);
 			cJSON_AddBoolToObject(o, "inlined", f->inlined);
 		} else {
 			cJSON_AddStringToObject(o, "module", f->module ? f->module : "?");
-			cJSON_AddNumberToObject(o, "module_offset", f->module_off);
+			cJSON_AddNumberToObject(o, "module_address", f->module_addr);
 		}
 		cJSON_AddItemToArray(a, o);
 	}
@@ -571,6 +506,7 @@ void trace_cgo_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 int trace_cgo_pprof(struct tracer *tr)
 {
 	struct trace_cgo *c = tr->cgo;
+	struct pprof_symbolizer sym = { procsym__pprof_symbolizer, c->ps };
 	struct pprof *p;
 	char path[4096];
 	int err = 0;
@@ -579,6 +515,7 @@ int trace_cgo_pprof(struct tracer *tr)
 		       c->opt.rate > 1 ? c->opt.rate : 1);
 	if (!p)
 		return -errno;
+	err = procsym__add_pprof_mappings(c->ps, p);
 	for (size_t i = 0; i < c->snap.nsites && !err; i++) {
 		const struct goheap_site *x = &c->snap.sites[i];
 		int64_t v[PPROF_HEAP_NTYPES];
@@ -592,7 +529,7 @@ int trace_cgo_pprof(struct tracer *tr)
 	}
 	snprintf(path, sizeof(path), "%s/cgo-%d-%d.pb.gz", tr->o.outdir, tr->t->pid, tr->nreport);
 	if (!err)
-		err = pprof__write(p, NULL, path);
+		err = pprof__write_sym(p, &sym, path);
 	pprof__free(p);
 	if (err)
 		log_warn("cannot write %s: %s", path, strerror(-err));
