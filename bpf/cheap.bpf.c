@@ -220,7 +220,9 @@ static __always_inline struct lh_cheap_pcpu *pcpu_of(__u32 tgid, const struct lh
 static __always_inline int on_entry(struct pt_regs *ctx, __u32 fn)
 {
 	__u64 id = bpf_get_current_pid_tgid(), ra = 0, ptr, size;
-	struct lh_cheap_pending_key pk = { .tid = (__u32)id, .sp = PT_REGS_SP(ctx) };
+	struct lh_cheap_pending_key pk = {
+		.tgid = id >> 32, .tid = (__u32)id, .sp = PT_REGS_SP(ctx)
+	};
 	struct lh_cheap_pending pd = { .fn = fn };
 	__u32 tgid = id >> 32, weight = 0;
 	struct lh_cheap_tstate *ts;
@@ -378,7 +380,9 @@ static __always_inline int on_return(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid(), addr = PT_REGS_RC(ctx);
 	/* the return address is popped: the stack pointer is 8 above the entry's */
-	struct lh_cheap_pending_key pk = { .tid = (__u32)id, .sp = PT_REGS_SP(ctx) - 8 };
+	struct lh_cheap_pending_key pk = {
+		.tgid = id >> 32, .tid = (__u32)id, .sp = PT_REGS_SP(ctx) - 8
+	};
 	struct lh_goheap_stack_key sk = { .tgid = id >> 32 };
 	struct lh_goheap_live lv = {};
 	struct lh_cheap_pending pd, *p;

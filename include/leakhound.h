@@ -293,10 +293,13 @@ struct lh_cheap_pcpu {
 };
 _Static_assert(sizeof(struct lh_cheap_pcpu) == 32, "struct lh_cheap_pcpu layout changed");
 
-/* A thread inside an allocating call, keyed by thread and stack pointer at entry. */
+/*
+ * A thread inside an allocating call, keyed by thread and stack pointer at entry (the
+ * tgid first, so that a target's entries go with it when it is detached).
+ */
 struct lh_cheap_pending_key {
+	__u32 tgid;
 	__u32 tid;
-	__u32 pad;
 	__u64 sp;
 };
 _Static_assert(sizeof(struct lh_cheap_pending_key) == 16, "lh_cheap_pending_key changed");

@@ -379,7 +379,7 @@ int cheap__detach(struct cheap *ch, pid_t pid)
 	bpf_map__delete_elem(ch->skel->maps.countdown, &key, sizeof(key), 0);
 	bpfmaps__drop_tgid(ch->skel->maps.live, sizeof(struct lh_goheap_live_key), pid);
 	bpfmaps__drop_tgid(ch->skel->maps.stacks, sizeof(struct lh_goheap_stack_key), pid);
-	/* calls of pid still in flight are keyed by thread: left to expire with the map */
+	bpfmaps__drop_tgid(ch->skel->maps.pending, sizeof(struct lh_cheap_pending_key), pid);
 	return 0;
 }
 
