@@ -47,6 +47,13 @@ int cheap__attach(struct cheap *ch, struct target *t, const struct calloc_info *
 		  const struct cheap_opts *o, const char **what);
 int cheap__configure(struct cheap *ch, pid_t pid, const struct cheap_opts *o);
 int cheap__detach(struct cheap *ch, pid_t pid);
+/*
+ * File offset of the probe of an entry point: its decoded site, except for an allocating
+ * function whose site is past a change of the stack pointer (its return probe needs the
+ * return address at [rsp]): then the entry. *emulated (may be NULL): the kernel emulates
+ * the instruction there (else it is single-stepped, or unknown).
+ */
+uint64_t cheap_probe_off(const struct calloc_fn *f, bool allocating, bool *emulated);
 /* Entry points probed for pid (aliases counted once), and their names, comma-separated. */
 int cheap__probes(const struct cheap *ch, pid_t pid, char *names, size_t len);
 

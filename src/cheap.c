@@ -168,11 +168,14 @@ static uint64_t runtime_addr(pid_t pid, const char *path, uint64_t off)
  * The probe site of an allocating function: its decoded site when the return address is
  * still at [rsp] there (a return probe takes it from there), else the entry.
  */
-static uint64_t alloc_site_off(const struct calloc_fn *f)
+uint64_t cheap_probe_off(const struct calloc_fn *f, bool allocating, bool *emulated)
 {
 	uint64_t entry_off = f->site.file_off - (f->site.addr - f->addr);
+	bool site = f->picked && (!allocating || f->site.ra_sp_off == 0);
 
-	return f->picked && f->site.ra_sp_off == 0 ? f->site.file_off : entry_off;
+	if (emulated)
+		*emulated = site && f->site.emulated;
+	return site ? f->site.file_off : entry_off;
 }
 
 static int make_cfg(struct target *t, const struct calloc_info *ci, const struct cheap_opts *o,
@@ -266,7 +269,7 @@ static int attach_probes(struct cheap *ch, struct cheap_target *ct, struct targe
 
 		if (i == CFN_FREE || !f->found || f->same_as >= 0)
 			continue;
-		offs[n] = alloc_site_off(f);
+		offs[n] = cheap_probe_off(f, true, NULL);
 		cookies[n++] = i;
 		note_probe(ct, f->name);
 	}
@@ -276,7 +279,7 @@ static int attach_probes(struct cheap *ch, struct cheap_target *ct, struct targe
 	}
 	note_probe(ct, "free");
 	if (ch->mode == CHEAP_SESSION) {
-		uint64_t free_off = fr->site.file_off, zero = CFN_FREE;
+		uint64_t free_off = cheap_probe_off(fr, false, NULL), zero = CFN_FREE;
 
 		err = uprobe_multi(ch->skel->progs.lh_cheap_session, LH_BPF_TRACE_UPROBE_SESSION,
 				   path, t->pid, offs, cookies, n);
@@ -308,7 +311,7 @@ static int attach_probes(struct cheap *ch, struct cheap_target *ct, struct targe
 		}
 	}
 	ct->link[ct->nlinks] = classic(ch->skel->progs.lh_cheap_free, path, t->pid,
-				       fr->site.file_off, CFN_FREE, false);
+				       cheap_probe_off(fr, false, NULL), CFN_FREE, false);
 	if (!ct->link[ct->nlinks]) {
 		*what = "free";
 		return -errno;

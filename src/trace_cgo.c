@@ -101,6 +101,8 @@ void trace_cgo_print_probes(struct tracer *tr)
 	       ci.kind, tr->o.cgo_rate, tr->o.cgo_rate <= 1 ? " (every allocation)" : "");
 	for (int i = 0; i < CFN__COUNT; i++) {
 		const struct calloc_fn *f = &ci.fn[i];
+		uint64_t off, entry_off;
+		bool emulated;
 
 		if (!f->found)
 			continue;
@@ -109,9 +111,11 @@ void trace_cgo_print_probes(struct tracer *tr)
 			       ci.fn[f->same_as].name);
 			continue;
 		}
-		printf("  probe %-15s %s+0x%" PRIx64 " (file offset 0x%" PRIx64 ")%s\n", f->name,
-		       f->name, f->site.addr - f->addr, f->site.file_off,
-		       i == CFN_FREE ? "" : ", and its return");
+		off = cheap_probe_off(f, i != CFN_FREE, &emulated);
+		entry_off = f->site.file_off - (f->site.addr - f->addr);
+		printf("  probe %-15s %s+0x%" PRIx64 " (file offset 0x%" PRIx64 ", %s)%s\n",
+		       f->name, f->name, off - entry_off, off,
+		       emulated ? "emulated" : "single-stepped", i == CFN_FREE ? "" : ", and its return");
 	}
 }
 
