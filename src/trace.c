@@ -1433,6 +1433,9 @@ int cmd_trace(int argc, char **argv)
 	err = attach(&tr);
 	if (!err)
 		err = apply_rate(&tr);
+	if (!err)
+		log_info("process %d: attached:%s%s%s", tr.t->pid, tr.gh ? " Go heap" : "",
+			 tr.gor ? " goroutines" : "", tr.cgo ? " C heap" : "");
 	if (!err) {
 		history_setup(&tr);
 		err = run(&tr);
