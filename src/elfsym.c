@@ -76,7 +76,10 @@ static size_t underscores(const char *s)
 	return strspn(s, "_");
 }
 
-/* By address; among aliases the sized, public, least-underscored, shortest name first. */
+/*
+ * By address; among aliases the sized, public (global or weak), least-underscored,
+ * global, shortest name first: glibc's weak pvalloc before its global __libc_pvalloc.
+ */
 static int sym_cmp(const void *a, const void *b)
 {
 	const struct esym *x = a, *y = b;
@@ -86,12 +89,14 @@ static int sym_cmp(const void *a, const void *b)
 		return x->addr < y->addr ? -1 : 1;
 	if (!x->size != !y->size)
 		return x->size ? -1 : 1;
-	if (x->bind_rank != y->bind_rank)
-		return x->bind_rank - y->bind_rank;
+	if ((x->bind_rank == 2) != (y->bind_rank == 2))
+		return x->bind_rank == 2 ? 1 : -1;
 	ux = underscores(x->name);
 	uy = underscores(y->name);
 	if (ux != uy)
 		return ux < uy ? -1 : 1;
+	if (x->bind_rank != y->bind_rank)
+		return x->bind_rank - y->bind_rank;
 	lx = strlen(x->name);
 	ly = strlen(y->name);
 	if (lx != ly)
