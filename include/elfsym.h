@@ -45,7 +45,10 @@ void elfsym__free(struct elfsym *es);
 
 /* -ENOENT when addr is in no function symbol. */
 int elfsym__lookup(const struct elfsym *es, uint64_t addr, struct elfsym_hit *hit);
-/* Link-time address of a function symbol by name (first of equal names); -ENOENT. */
+/*
+ * Link-time address of a function symbol by name; -ENOENT. Only the name kept for an
+ * address is known (malloc, not its alias __libc_malloc).
+ */
 int elfsym__addr_of(const struct elfsym *es, const char *name, uint64_t *addr);
 
 size_t elfsym__count(const struct elfsym *es);

@@ -91,7 +91,8 @@ else
 fi
 
 # dlopen after attach: a cgo program built here loads a .so (built here, stripped, its
-# symbols in a debug file found by .gnu_debuglink) once procsym-watch has read the maps;
+# symbols in a debug file found by .gnu_debuglink, the .so deleted once loaded: read
+# through /proc/PID/map_files) once procsym-watch has read the maps;
 # the address dlsym gives for exported_func must become exported_func+0x0 in that .so,
 # and the static hidden_helper (named by the debug file only) be found at nm's address.
 dlopen_build() { # dir
@@ -168,6 +169,8 @@ dlopen_test() {
 	echo "$d/lib/libt.so" >&7
 	wait_line "$d/tout" '^loaded'
 	addr=$(awk '/^loaded/ { print $2 }' "$d/tout")
+	# deleted once loaded (an upgrade under a running process): opened through map_files
+	rm "$d/lib/libt.so"
 	base=$(awk -v f="$d/lib/libt.so" '$6 == f && $3 == "00000000" { split($1, a, "-"); print a[1]; exit }' \
 		"/proc/$dpid/maps")
 	echo "$addr" >&8
