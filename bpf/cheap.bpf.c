@@ -164,8 +164,11 @@ static __always_inline __s64 next_sample(__u32 rate)
 	return (__s64)((__u64)rate * nln >> 16);
 }
 
-/* Size asked for, and the pointer argument, of an allocating entry point. */
-static __always_inline __u64 call_size(struct pt_regs *ctx, __u32 fn, __u32 page, __u64 *ptr)
+/*
+ * Bytes asked for (what the caller asked, as for every call: pvalloc's rounding up to a
+ * page is the allocator's, like malloc's to its size classes), and the pointer argument.
+ */
+static __always_inline __u64 call_size(struct pt_regs *ctx, __u32 fn, __u64 *ptr)
 {
 	__u64 di = PT_REGS_PARM1(ctx), si = PT_REGS_PARM2(ctx), dx = PT_REGS_PARM3(ctx);
 
@@ -173,9 +176,8 @@ static __always_inline __u64 call_size(struct pt_regs *ctx, __u32 fn, __u32 page
 	switch (fn) {
 	case LH_CFN_MALLOC:
 	case LH_CFN_VALLOC:
-		return di;
 	case LH_CFN_PVALLOC:
-		return page ? (di + page - 1) / page * page : di;
+		return di;
 	case LH_CFN_CALLOC:
 		return di * si;
 	case LH_CFN_REALLOC:
@@ -252,7 +254,7 @@ static __always_inline int on_entry(struct pt_regs *ctx, __u32 fn)
 	if (bpf_map_lookup_elem(&pending, &pk))
 		return NO_RETURN;
 	pc->calls++;
-	size = call_size(ctx, fn, c->page_size, &ptr);
+	size = call_size(ctx, fn, &ptr);
 	if (c->rate <= 1) {
 		sampled = true;
 	} else {

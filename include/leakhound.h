@@ -260,7 +260,7 @@ struct lh_cheap_cfg {
 	__u32 rate;		/* mean bytes between samples; <= 1: every allocation */
 	__u32 keep_shift;	/* budget back-off: record one sample in 2^keep_shift */
 	__u32 budget;		/* recorded allocations per second; 0: no limit */
-	__u32 page_size;	/* pvalloc rounds up to it */
+	__u32 pad;
 };
 _Static_assert(sizeof(struct lh_cheap_cfg) == 16 * LH_CFN_COUNT + 16,
 	       "struct lh_cheap_cfg layout changed");

@@ -200,7 +200,6 @@ static int make_cfg(struct target *t, const struct calloc_info *ci, const struct
 	c->rate = o->rate;
 	c->keep_shift = o->keep_shift;
 	c->budget = o->budget;
-	c->page_size = sysconf(_SC_PAGESIZE);
 	return 0;
 }
 
