@@ -124,6 +124,7 @@ one_run() {
 	grep -q ready "$out.w" || { echo "bench-cgo: the workload did not start: $(cat "$out.w")" >&2; return 1; }
 	case $c in
 	memleak)
+		: > "$out.t"
 		"$MEMLEAK" -p "$w" -i "$interval" > "$out.t" 2> "$out.e" &
 		tr=$!
 		for i in $(seq 300); do grep -q attached "$out.t" && break; sleep 0.1; done
