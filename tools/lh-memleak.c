@@ -6,18 +6,22 @@
  * (callocs__find: the executable's own, jemalloc/tcmalloc, else the C library), one
  * probe per address (glibc's aligned_alloc is memalign: memleak would count those calls
  * twice), the stack of every allocation.
- *   usage: lh-memleak -p PID [-i SECONDS]
+ *   usage: lh-memleak -p PID [-i SECONDS] [-s]
  * Prints "lh-memleak: attached ..." once every probe is in place, then every interval
  * and at exit (SIGINT, SIGTERM, or when the process is gone) one line:
  *   lh-memleak: allocs=N frees=N frees_matched=N stack_fail=N outstanding_bytes=N
  *               outstanding_objects=N stacks=N
  * the calls seen (allocations entered and returned non-NULL; frees, and frees of an
- * address it had recorded) and what is outstanding per its maps.
+ * address it had recorded) and what is outstanding per its maps. With -s, at exit, one
+ * line per stack with something outstanding:
+ *   stack bytes=N objects=N pcs=0x...,0x...
+ * its user stack as bpf_get_stackid() took it (innermost first), unsymbolized.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +33,8 @@
 
 #include "callocs.h"
 #include "memleak.skel.h"
+
+#define STACK_MAX_DEPTH 127
 
 enum { ML_ALLOC_ENTER, ML_ALLOC_EXIT, ML_FREE, ML_FREE_MATCHED, ML_STACK_FAIL, ML_NCOUNT };
 
@@ -79,6 +85,31 @@ static struct bpf_program *prog_of(struct memleak_bpf *skel, int fn, bool ret)
 	return NULL;
 }
 
+static void print_stacks(struct memleak_bpf *skel)
+{
+	int afd = bpf_map__fd(skel->maps.combined_allocs);
+	int sfd = bpf_map__fd(skel->maps.stack_traces);
+	unsigned long long key, next, pcs[STACK_MAX_DEPTH];
+	union combined_alloc_info v;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(afd, prev, &next)) {
+		__u32 id = next;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(afd, &key, &v) || !v.number_of_allocs)
+			continue;
+		printf("stack bytes=%llu objects=%llu pcs=", (unsigned long long)v.total_size,
+		       (unsigned long long)v.number_of_allocs);
+		memset(pcs, 0, sizeof(pcs));
+		if ((long long)key >= 0 && !bpf_map_lookup_elem(sfd, &id, pcs))
+			for (int i = 0; i < STACK_MAX_DEPTH && pcs[i]; i++)
+				printf("%s0x%llx", i ? "," : "", pcs[i]);
+		printf("\n");
+	}
+}
+
 static void report(struct memleak_bpf *skel)
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -120,8 +151,9 @@ int main(int argc, char **argv)
 	char path[PATH_MAX + 32];
 	double interval = 5;
 	int pid = 0, opt, err = 1, probes = 0;
+	bool stacks = false;
 
-	while ((opt = getopt(argc, argv, "p:i:h")) != -1) {
+	while ((opt = getopt(argc, argv, "p:i:sh")) != -1) {
 		switch (opt) {
 		case 'p':
 			pid = atoi(optarg);
@@ -129,13 +161,16 @@ int main(int argc, char **argv)
 		case 'i':
 			interval = atof(optarg);
 			break;
+		case 's':
+			stacks = true;
+			break;
 		default:
-			fprintf(stderr, "usage: lh-memleak -p PID [-i SECONDS]\n");
+			fprintf(stderr, "usage: lh-memleak -p PID [-i SECONDS] [-s]\n");
 			return 2;
 		}
 	}
 	if (pid <= 0 || interval <= 0 || optind != argc) {
-		fprintf(stderr, "usage: lh-memleak -p PID [-i SECONDS]\n");
+		fprintf(stderr, "usage: lh-memleak -p PID [-i SECONDS] [-s]\n");
 		return 2;
 	}
 	if (!ci)
@@ -185,6 +220,8 @@ int main(int argc, char **argv)
 			report(skel);
 	}
 	report(skel);
+	if (stacks)
+		print_stacks(skel);
 	err = 0;
 out:
 	while (probes > 0)
