@@ -5,6 +5,9 @@
 #   untraced
 #   memleak      tools/lh-memleak -p PID: bcc memleak's way (uprobes at entry +0,
 #                uretprobes, a stack on every allocation, outstanding map), the baseline
+#   memleak-placed  the same with its entry probes where `leakhound info` places them
+#                (lh-memleak -P: glibc's free at +3, a je the kernel emulates, not at
+#                +0, a test it single-steps): what placement alone changes
 #   lh-all       leakhound trace -p PID --cgo --cgo-rate 0 --interval I (every allocation)
 #   lh-sampled   leakhound trace -p PID --cgo --interval I (its default sampling rate)
 # For each: the median pairs per second, ns per pair (wall time of one pair on one
@@ -32,8 +35,8 @@
 #   -i  the tracers' report interval (default 5)
 #   -c  a comma-separated subset of the cases (names above); default all
 #   -k  keep the per-run files (printed at the end)
-# env: OUTPUT (build), LEAKHOUND ($OUTPUT/leakhound), BENCH_TRACER_ARGS (added to every
-# leakhound case, e.g. "--no-goroutines").
+# env: OUTPUT (build), LEAKHOUND ($OUTPUT/leakhound), MEMLEAK ($OUTPUT/tools/lh-memleak),
+# BENCH_TRACER_ARGS (added to every leakhound case, e.g. "--no-goroutines").
 # Needs root (BPF, uprobes); not part of `make test` (`make bench-cgo` runs it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +44,7 @@ cd "$(dirname "$0")/.."
 OUTPUT=${OUTPUT:-build}
 LEAKHOUND=${LEAKHOUND:-$OUTPUT/leakhound}
 TRACER_ARGS=${BENCH_TRACER_ARGS:-}
-MEMLEAK=$OUTPUT/tools/lh-memleak
+MEMLEAK=${MEMLEAK:-$OUTPUT/tools/lh-memleak}
 reps=3
 secs=5
 warmup=1
@@ -123,9 +126,11 @@ one_run() {
 	for i in $(seq 300); do grep -q ready "$out.w" && break; sleep 0.05; done
 	grep -q ready "$out.w" || { echo "bench-cgo: the workload did not start: $(cat "$out.w")" >&2; return 1; }
 	case $c in
-	memleak)
+	memleak | memleak-placed)
+		local placed=()
+		[ "$c" = memleak-placed ] && placed=(-P)
 		: > "$out.t"
-		"$MEMLEAK" -p "$w" -i "$interval" > "$out.t" 2> "$out.e" &
+		"$MEMLEAK" -p "$w" -i "$interval" "${placed[@]}" > "$out.t" 2> "$out.e" &
 		tr=$!
 		for i in $(seq 300); do grep -q attached "$out.t" && break; sleep 0.1; done
 		grep -q attached "$out.t" || { echo "bench-cgo: lh-memleak did not attach: $(cat "$out.e")" >&2; return 1; }
@@ -161,7 +166,7 @@ one_run() {
 	wait "$w" 2>/dev/null
 	local pairs
 	pairs=$(sed -n 's/^result.* pairs=\([0-9]*\) .*/\1/p' "$out.w")
-	if [ "$c" = memleak ]; then
+	if [ "${c#memleak}" != "$c" ]; then
 		local seen
 		seen=$(tail -n 1 "$out.t" | sed -n 's/.* allocs=\([0-9]*\) .*/\1/p')
 		if [ -z "$seen" ] || [ "$seen" -lt "$pairs" ] || [ "$seen" -gt $((pairs + pairs / 100)) ]; then
@@ -177,7 +182,7 @@ one_run() {
 }
 
 cases=()
-for c in untraced memleak lh-all lh-sampled; do
+for c in untraced memleak memleak-placed lh-all lh-sampled; do
 	[ -z "$only" ] || [[ $only == *",$c,"* ]] || continue
 	cases+=("$c")
 	if [ "${c#lh-}" != "$c" ] && [ -z "$lh_cgo" ]; then
@@ -205,23 +210,23 @@ done
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$tmp/results" | median; }
 base=$(col untraced 2)
-printf "%-11s %12s %12s %12s %9s %12s %12s %9s\n" case pairs/s ns/pair cpu-ns/pair ratio extra-ns/pair tracer-cpu-s rss-kb
+printf "%-14s %12s %12s %12s %9s %12s %12s %9s\n" case pairs/s ns/pair cpu-ns/pair ratio extra-ns/pair tracer-cpu-s rss-kb
 declare -A extra
 for c in "${cases[@]}"; do
 	if [ -n "${unavailable[$c]:-}" ]; then
-		printf "%-11s not available (%s)\n" "$c" "${unavailable[$c]}"
+		printf "%-14s not available (%s)\n" "$c" "${unavailable[$c]}"
 		continue
 	fi
 	ns=$(col "$c" 2)
 	if [ -z "$base" ]; then
-		printf "%-11s %12.0f %12.1f %12.1f\n" "$c" "$(col "$c" 3)" "$ns" "$(col "$c" 4)"
+		printf "%-14s %12.0f %12.1f %12.1f\n" "$c" "$(col "$c" 3)" "$ns" "$(col "$c" 4)"
 		continue
 	fi
 	extra[$c]=$(awk -v a="$ns" -v b="$base" 'BEGIN { print a - b }')
 	if [ "$c" = untraced ]; then
-		printf "%-11s %12.0f %12.1f %12.1f %9.2f %12s\n" "$c" "$(col "$c" 3)" "$ns" "$(col "$c" 4)" 1 -
+		printf "%-14s %12.0f %12.1f %12.1f %9.2f %12s\n" "$c" "$(col "$c" 3)" "$ns" "$(col "$c" 4)" 1 -
 	else
-		printf "%-11s %12.0f %12.1f %12.1f %9.1f %12.1f %12s %9s\n" "$c" "$(col "$c" 3)" "$ns" \
+		printf "%-14s %12.0f %12.1f %12.1f %9.1f %12.1f %12s %9s\n" "$c" "$(col "$c" 3)" "$ns" \
 			"$(col "$c" 4)" "$(awk -v a="$ns" -v b="$base" 'BEGIN { print a / b }')" \
 			"${extra[$c]}" "$(col "$c" 5)" "$(col "$c" 6)"
 	fi

@@ -6,7 +6,11 @@
  * (callocs__find: the executable's own, jemalloc/tcmalloc, else the C library), one
  * probe per address (glibc's aligned_alloc is memalign: memleak would count those calls
  * twice), the stack of every allocation.
- *   usage: lh-memleak -p PID [-i SECONDS] [-s]
+ *   usage: lh-memleak -p PID [-i SECONDS] [-s] [-P]
+ * -P is not memleak's way: each entry probe goes where `leakhound info` places it (an
+ * instruction the kernel emulates, when one comes before the arguments are touched)
+ * instead of +0, to show what placement alone changes (glibc's free+0 is a test, which
+ * the kernel single-steps; free+3, a je, it emulates).
  * Prints "lh-memleak: attached ..." once every probe is in place, then every interval
  * and at exit (SIGINT, SIGTERM, or when the process is gone) one line:
  *   lh-memleak: allocs=N frees=N frees_matched=N stack_fail=N outstanding_bytes=N
@@ -151,9 +155,9 @@ int main(int argc, char **argv)
 	char path[PATH_MAX + 32];
 	double interval = 5;
 	int pid = 0, opt, err = 1, probes = 0;
-	bool stacks = false;
+	bool stacks = false, placed = false;
 
-	while ((opt = getopt(argc, argv, "p:i:sh")) != -1) {
+	while ((opt = getopt(argc, argv, "p:i:sPh")) != -1) {
 		switch (opt) {
 		case 'p':
 			pid = atoi(optarg);
@@ -164,13 +168,16 @@ int main(int argc, char **argv)
 		case 's':
 			stacks = true;
 			break;
+		case 'P':
+			placed = true;
+			break;
 		default:
-			fprintf(stderr, "usage: lh-memleak -p PID [-i SECONDS] [-s]\n");
+			fprintf(stderr, "usage: lh-memleak -p PID [-i SECONDS] [-s] [-P]\n");
 			return 2;
 		}
 	}
 	if (pid <= 0 || interval <= 0 || optind != argc) {
-		fprintf(stderr, "usage: lh-memleak -p PID [-i SECONDS] [-s]\n");
+		fprintf(stderr, "usage: lh-memleak -p PID [-i SECONDS] [-s] [-P]\n");
 		return 2;
 	}
 	if (!ci)
@@ -195,10 +202,14 @@ int main(int argc, char **argv)
 			LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = ci->fn[fn].name,
 				    .retprobe = ret);
 			struct bpf_program *prog = prog_of(skel, fn, ret);
+			const struct calloc_fn *f = &ci->fn[fn];
+			size_t off = 0;
 
 			if (!prog)
 				continue;
-			links[probes] = bpf_program__attach_uprobe_opts(prog, pid, path, 0, &uo);
+			if (placed && !ret && f->picked)
+				off = f->site.addr - f->addr;
+			links[probes] = bpf_program__attach_uprobe_opts(prog, pid, path, off, &uo);
 			if (!links[probes]) {
 				fprintf(stderr, "lh-memleak: cannot attach to %s in %s: %s\n",
 					ci->fn[fn].name, path, strerror(errno));
@@ -207,8 +218,8 @@ int main(int argc, char **argv)
 			probes++;
 		}
 	}
-	printf("lh-memleak: attached %d probes to %s (%s) in process %d\n", probes, ci->path,
-	       ci->kind, pid);
+	printf("lh-memleak: attached %d probes to %s (%s) in process %d%s\n", probes, ci->path,
+	       ci->kind, pid, placed ? ", entry probes placed" : "");
 	fflush(stdout);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
