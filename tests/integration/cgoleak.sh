@@ -6,7 +6,8 @@
 # bytes and objects of the stacks with a frame in the pattern's C function
 # (lh_mixed_round, ...; cstring: cgo's _Cfunc__Cmalloc) or its Go caller
 # (main.mixedRound, ...) must equal the fixture's counts exactly. mixed (every allocator call) on every
-# build that has symbols (glibc dynamic and static, musl static, go1.26 and go1.19),
+# build that has symbols (glibc dynamic, its C with and without frame pointers, and
+# static, musl static, go1.26 and go1.19),
 # every mode on go1.26's cgo build; realloc must have had blocks that moved. Also:
 # each build is what its variant says (file), and a bad mode is refused in one line.
 set -u
@@ -101,7 +102,7 @@ while read -r bin rel fixture variant; do
 	n=$((n + 1))
 	desc=$(file -b "$bin")
 	case $variant in
-	cgo | ext | ext-stripped) want='dynamically linked' ;;
+	cgo | nofp | ext | ext-stripped) want='dynamically linked' ;;
 	static | musl) want='statically linked' ;;
 	*) want='ELF' ;;
 	esac
