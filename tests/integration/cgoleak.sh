@@ -5,9 +5,9 @@
 # the tracer attaches, the fixture runs ~1 s and is held again, and the outstanding
 # bytes and objects of the stacks with a frame in the pattern's C function
 # (lh_mixed_round, ...; cstring: cgo's _Cfunc__Cmalloc) or its Go caller
-# (main.mixedRound, ...) must equal the fixture's counts exactly. mixed (every allocator call) on every
-# build that has symbols (glibc dynamic, its C with and without frame pointers, and
-# static, musl static, go1.26 and go1.19),
+# (main.mixedRound, ...) must equal the fixture's counts exactly. mixed (every
+# allocator call) on every build that has symbols (go1.26: glibc dynamic, its C with
+# and without frame pointers, external link, static glibc, static musl; go1.19: cgo),
 # every mode on go1.26's cgo build; realloc must have had blocks that moved. Also:
 # each build is what its variant says (file), and a bad mode is refused in one line.
 set -u
