@@ -8,8 +8,10 @@
 #   memleak-placed  the same with its entry probes where `leakhound info` places them
 #                (lh-memleak -P: glibc's free at +3, a je the kernel emulates, not at
 #                +0, a test it single-steps): what placement alone changes
-#   lh-all       leakhound trace -p PID --cgo --cgo-rate 0 --interval I (every allocation)
-#   lh-sampled   leakhound trace -p PID --cgo --interval I (its default sampling rate)
+#   lh-all       leakhound trace -p PID --cgo --cgo-rate 0 --interval I --json (every
+#                allocation)
+#   lh-sampled   leakhound trace -p PID --cgo --interval I --json (its default rate)
+#                (a warning when the last report has no cgo_heap)
 # For each: the median pairs per second, ns per pair (wall time of one pair on one
 # thread), the workload's CPU ns per pair, the ratio of ns per pair to untraced, the
 # extra ns per pair, and for traced cases the tracer's CPU time over the measured phase
@@ -139,8 +141,8 @@ one_run() {
 		local extra=()
 		[ "$c" = lh-all ] && extra=(--cgo-rate 0)
 		# shellcheck disable=SC2086
-		"$LEAKHOUND" trace -p "$w" --cgo "${extra[@]}" --interval "$interval" $TRACER_ARGS \
-			> "$out.t" 2> "$out.e" &
+		"$LEAKHOUND" trace -p "$w" --cgo "${extra[@]}" --interval "$interval" --json \
+			$TRACER_ARGS > "$out.t" 2> "$out.e" &
 		tr=$!
 		if ! wait_links "$tr"; then
 			kill -INT "$tr" 2>/dev/null
@@ -161,6 +163,10 @@ one_run() {
 		rss=$(awk '/VmHWM/ { print $2 }' "/proc/$tr/status")
 		kill -INT "$tr"
 		wait "$tr" || { echo "bench-cgo: the tracer failed in $c: $(cat "$out.e")" >&2; return 1; }
+		if [ "$c" != memleak ] && [ "$c" != memleak-placed ] &&
+			! tail -n 1 "$out.t" | jq -e 'has("cgo_heap")' > /dev/null 2>&1; then
+			echo "bench-cgo: warning: leakhound's last report in $c has no cgo_heap" >&2
+		fi
 	fi
 	kill "$w"
 	wait "$w" 2>/dev/null
