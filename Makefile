@@ -54,11 +54,14 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 # that tests/run.sh does not take them for unit tests.
 DRIVER_SRCS := $(wildcard tests/drivers/*.c)
 DRIVER_BINS := $(patsubst tests/drivers/%.c,$(OUTPUT)/tests/drivers/%,$(DRIVER_SRCS))
-TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_SRCS := $(filter-out %.bpf.c,$(wildcard tools/*.c))
 TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
+# BPF objects of the tools (tools/X.bpf.c: $(OUTPUT)/tools/X.skel.h), not leakhound's.
+TOOL_BPF_SRCS := $(wildcard tools/*.bpf.c)
+TOOL_SKELS := $(patsubst tools/%.bpf.c,$(OUTPUT)/tools/%.skel.h,$(TOOL_BPF_SRCS))
 
 .PHONY: all deps test test-unit test-integration bench bench-goroutines bench-gortrace \
-	bench-trace fuzz fuzz-build format clean vmlinux
+	bench-trace bench-cgo fuzz fuzz-build format clean vmlinux
 
 all: $(OUTPUT)/leakhound $(TOOL_BINS)
 
@@ -70,7 +73,8 @@ $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) include/leakhound.h v
 
 # Keep BPF objects and skeletons in $(OUTPUT) (make would delete them as intermediates):
 # they are for reading with llvm-objdump and bpftool.
-.SECONDARY: $(BPF_OBJS) $(SKELS)
+.SECONDARY: $(BPF_OBJS) $(SKELS) $(TOOL_SKELS) \
+	$(patsubst tools/%.bpf.c,$(OUTPUT)/tools/bpf/%.bpf.o,$(TOOL_BPF_SRCS))
 
 $(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
@@ -105,10 +109,20 @@ $(OUTPUT)/tests/drivers/%: tests/drivers/%.c $(LIB)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
-$(OUTPUT)/tools/%: tools/%.c $(LIB)
+$(OUTPUT)/tools/bpf/%.bpf.o: tools/%.bpf.c vmlinux/$(ARCH)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O2 -Wall -Werror --target=bpf -D__TARGET_ARCH_$(ARCH) \
+		-Iinclude -Ivmlinux/$(ARCH) -c $< -o $@
+
+$(OUTPUT)/tools/%.skel.h: $(OUTPUT)/tools/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OUTPUT)/tools/%: tools/%.c $(LIB) | $(TOOL_SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -I$(OUTPUT)/tools $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
 # Everything leakhound needs to build and test, from Debian packages.
 deps:
@@ -153,6 +167,11 @@ bench: all
 
 bench-trace: all
 	$(Q)OUTPUT=$(OUTPUT) LEAKHOUND=$(OUTPUT)/leakhound scripts/bench-trace.sh $(BENCH_TRACE_ARGS)
+
+# C heap tracing's cost on a malloc/free-heavy cgo workload, against memleak-style
+# tracing (tools/lh-memleak) and untraced (needs root).
+bench-cgo: all
+	$(Q)OUTPUT=$(OUTPUT) LEAKHOUND=$(OUTPUT)/leakhound scripts/bench-cgo.sh $(BENCH_CGO_ARGS)
 
 # Goroutine tracing's probe cost on a goroutine-spawning workload (needs root).
 bench-gortrace: all

@@ -11,6 +11,7 @@ pkgs=(
 	golang-1.19-go		# the oldest supported Go release, and the fallback toolchain
 	libcap2-bin		# capsh: tests run check without CAP_SYS_ADMIN
 	prometheus curl		# a stripped, externally linked Go service (go1.19) for tests
+	musl-tools		# musl-gcc: the static musl build of the cgoleak fixture
 )
 
 missing=()

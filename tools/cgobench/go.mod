@@ -1,0 +1,3 @@
+module leakhound/tools/cgobench
+
+go 1.19
