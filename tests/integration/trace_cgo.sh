@@ -5,7 +5,8 @@
 #     allocating call of the allocator, realloc moving and in place, realloc(p, 0), frees
 #     of earlier rounds) started held, resumed once leakhound is attached, held again:
 #     the live objects and bytes leakhound reports at the pattern's sites equal what the
-#     fixture counts, exactly; on glibc dynamic (go1.26, go1.19, external link stripped),
+#     fixture counts, exactly (sites grouped by the Go caller, which stripped builds
+#     name too); on glibc dynamic (go1.26, go1.19, external link stripped),
 #     static glibc and static musl builds, with uprobe sessions and with plain uretprobes;
 #   leaks, sampled: records, cstring and realloc patterns at known rates: the top
 #     cgo_heap suspect's stack has the leaking C and Go functions, its growth is within
@@ -121,13 +122,13 @@ for name in "${names[@]}"; do
 		fail "$name: no report ($(head -c 300 "$tmp/$name.err"))"
 		continue
 	fi
-	read -r lo lb < <(live_at "$tmp/$name.jsonl" lh_mixed_round)
+	read -r lo lb < <(live_at "$tmp/$name.jsonl" main.mixedRound)
 	fo=$(field "$tmp/$name.final" outstanding_objects)
 	fb=$(field "$tmp/$name.final" outstanding_bytes)
 	moved=$(field "$tmp/$name.final" realloc_moved)
-	check "$name: live objects at lh_mixed_round $lo = the fixture's $fo" \
+	check "$name: live objects under main.mixedRound $lo = the fixture's $fo" \
 		test -n "$fo" -a "$lo" = "${fo:-x}" -a "${fo:-0}" -gt 0
-	check "$name: live bytes at lh_mixed_round $lb = the fixture's $fb" test "$lb" = "${fb:-x}"
+	check "$name: live bytes under main.mixedRound $lb = the fixture's $fb" test "$lb" = "${fb:-x}"
 	check "$name: reallocs moved ($moved) and nothing dropped" \
 		test "${moved:-0}" -gt 0 -a "$(tail -n 1 "$tmp/$name.jsonl" | jq '.cgo_heap.drops')" = 0
 done
@@ -135,6 +136,11 @@ check "pair-classic: attached with uretprobes" \
 	test "$(tail -n 1 "$tmp/pair-classic.jsonl" | jq -r '.cgo_heap.probes')" = uretprobe
 check "pair-go1.26-cgo: attached with uprobe sessions" \
 	test "$(tail -n 1 "$tmp/pair-go1.26-cgo.jsonl" | jq -r '.cgo_heap.probes')" = session
+if [ -s "$tmp/pair-go1.26-cgo.jsonl" ]; then
+	check "pair-go1.26-cgo: C frames named (lh_mixed_round under main.mixedRound)" \
+		test "$(live_at "$tmp/pair-go1.26-cgo.jsonl" lh_mixed_round)" = \
+		"$(live_at "$tmp/pair-go1.26-cgo.jsonl" main.mixedRound)"
+fi
 for name in pair-go1.26-static pair-go1.26-musl; do
 	[ -s "$tmp/$name.jsonl" ] || continue
 	check "$name: the allocator is the executable's own" \
@@ -183,7 +189,9 @@ fi
 
 # Exit: SIGKILL too leaves nothing loaded, the target running, the probed bytes as in
 # the file.
-byte_at() { od -A n -t x1 -j "$2" -N 1 "$1" | tr -d ' '; }
+byte_at() { # file offset
+	dd if="$1" bs=1 skip="$2" count=1 iflag=skip_bytes status=none | od -An -tx1 | tr -d ' \n'
+}
 "$bin" -mode records -rate 50 > /dev/null 2>&1 &
 kpid=$!
 pids+=("$kpid")
