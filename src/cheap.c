@@ -259,10 +259,9 @@ static int attach_probes(struct cheap *ch, struct cheap_target *ct, struct targe
 {
 	uint64_t offs[LH_CFN_COUNT], cookies[LH_CFN_COUNT];
 	const struct calloc_fn *fr = &ci->fn[CFN_FREE];
-	char path[PATH_MAX + 64];
+	const char *path = ci->open_path;
 	int n = 0, err;
 
-	snprintf(path, sizeof(path), "%s%s", t->root, ci->path);
 	for (int i = 0; i < CFN__COUNT; i++) {
 		const struct calloc_fn *f = &ci->fn[i];
 

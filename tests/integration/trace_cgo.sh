@@ -13,6 +13,8 @@
 #     25% of the rate the fixture states; balanced (a plateau plus churn) gives no
 #     suspect; cgo-PID-N.pb.gz opens in go tool pprof with the heap sample types and the
 #     leaking functions;
+#   files deleted since they were mapped (a static binary, a libc) are traced through
+#     /proc/PID/map_files;
 #   exit: SIGTERM and SIGKILL leave no program loaded, the target running, and the
 #     allocator's probed bytes as in the file.
 set -u
@@ -109,6 +111,35 @@ leak_run() { # name mode args...
 		-o "$tmp/$name.pp" > "$tmp/$name.jsonl" 2> "$tmp/$name.err"
 	echo $? > "$tmp/$name.rc"
 }
+# Files deleted (or replaced) since they were mapped: a static binary, a libc.
+del_run() { # name bin [lib-dir]
+	local name=$1 bin=$2 lib=${3:-} tpid
+	if [ -n "$lib" ]; then
+		LD_LIBRARY_PATH=$lib "$bin" -mode records -rate 50 > /dev/null 2>&1 &
+	else
+		"$bin" -mode records -rate 50 > /dev/null 2>&1 &
+	fi
+	tpid=$!
+	sleep 0.5
+	rm -f "$bin" "$lib/libc.so.6"
+	grep -c ' (deleted)$' "/proc/$tpid/maps" > "$tmp/$name.ndel"
+	"$LEAKHOUND" trace -p "$tpid" --no-goroutines --cgo-rate 0 -d 3 -i 3 --json \
+		> "$tmp/$name.jsonl" 2> "$tmp/$name.err"
+	kill "$tpid"
+}
+static=$(fix go1.26 static)
+if [ -n "$static" ]; then
+	cp "$static" "$tmp/static-copy"
+	del_run del-static "$tmp/static-copy" &
+fi
+libc=$(ldd "$bin" | awk '/libc\.so\.6/ { print $3 }')
+if [ -f "$libc" ]; then
+	mkdir -p "$tmp/lib"
+	cp "$libc" "$tmp/lib/"
+	cp "$bin" "$tmp/dyn-copy"
+	del_run del-libc "$tmp/dyn-copy" "$tmp/lib" &
+fi
+
 leak_run records records -rate 25 -size 4096 &
 leak_run cstring cstring -rate 25 -size 4096 &
 leak_run realloc realloc -rate 50 -size 4096 -keep 2 &
@@ -145,6 +176,16 @@ for name in pair-go1.26-static pair-go1.26-musl; do
 	[ -s "$tmp/$name.jsonl" ] || continue
 	check "$name: the allocator is the executable's own" \
 		test "$(tail -n 1 "$tmp/$name.jsonl" | jq -r '.cgo_heap.allocator.kind')" = executable
+done
+
+for name in del-static del-libc; do
+	[ -f "$tmp/$name.ndel" ] || continue
+	check "$name: the allocator's file is deleted ($(cat "$tmp/$name.ndel") mappings)" \
+		test "$(cat "$tmp/$name.ndel")" -gt 0
+	check "$name: traced through /proc/PID/map_files: lh_record_add's records seen" \
+		test "$(live_at "$tmp/$name.jsonl" lh_record_add | cut -d' ' -f1)" -gt 50
+	check "$name: the allocator named as the process maps it" \
+		grep -q '(deleted)' <(tail -n 1 "$tmp/$name.jsonl" | jq -r .cgo_heap.allocator.path)
 done
 
 # The top cgo_heap suspect: its stack has every function of want, growth within 25%.
