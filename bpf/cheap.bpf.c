@@ -360,20 +360,18 @@ static __always_inline bool stack_add(struct lh_goheap_stack_key *sk, struct lh_
 	return true;
 }
 
-/* Forgets a recorded object: freed, or moved by realloc. */
-static __always_inline void forget(__u32 tgid, __u64 addr)
+/* Forgets a recorded object: freed, or moved by realloc. pc may be NULL. */
+static __always_inline void forget(__u32 tgid, __u64 addr, struct lh_cheap_pcpu *pc)
 {
 	struct lh_goheap_live_key lk = { .tgid = tgid, .addr = addr };
-	struct lh_cheap_tstate *ts;
 	struct lh_goheap_live *lv;
 
 	lv = bpf_map_lookup_elem(&live, &lk);
 	if (!lv)
 		return;
-	ts = bpf_map_lookup_elem(&tstate, &tgid);
-	if (ts) {
-		__sync_fetch_and_add(&ts->frees, 1);
-		__sync_fetch_and_add(&ts->free_bytes, lv->size);
+	if (pc) {
+		pc->rec_frees++;
+		pc->rec_free_bytes += lv->size;
 	}
 	bpf_map_delete_elem(&live, &lk);
 }
@@ -388,7 +386,7 @@ static __always_inline int on_return(struct pt_regs *ctx)
 	struct lh_goheap_stack_key sk = { .tgid = id >> 32 };
 	struct lh_goheap_live lv = {};
 	struct lh_cheap_pending pd, *p;
-	struct lh_cheap_tstate *ts;
+	struct lh_cheap_pcpu *pc;
 	struct lh_goheap_stack *st;
 	struct lh_cheap_cfg *c;
 	__u32 tgid = id >> 32, fn;
@@ -398,6 +396,7 @@ static __always_inline int on_return(struct pt_regs *ctx)
 		return 0; /* not sampled (without sessions every return comes here) */
 	pd = *p;
 	bpf_map_delete_elem(&pending, &pk);
+	pc = bpf_map_lookup_elem(&countdown, &tgid);
 	if (pd.fn == LH_CFN_POSIX_MEMALIGN) {
 		/* returns 0 or an error number; the pointer went to *memptr */
 		if ((int)addr != 0 || bpf_probe_read_user(&addr, sizeof(addr), (void *)pd.ptr))
@@ -405,23 +404,22 @@ static __always_inline int on_return(struct pt_regs *ctx)
 	} else if ((pd.fn == LH_CFN_REALLOC || pd.fn == LH_CFN_REALLOCARRAY) && pd.ptr &&
 		   (addr || !pd.size)) {
 		/* moved, resized in place, or freed by realloc(p, 0): the old object is gone */
-		forget(tgid, pd.ptr);
+		forget(tgid, pd.ptr, pc);
 	}
 	fn = pd.fn;
 	if (!pd.weight || fn >= LH_CFN_COUNT)
 		return 0;
-	ts = bpf_map_lookup_elem(&tstate, &tgid);
 	c = bpf_map_lookup_elem(&cfg, &tgid);
-	if (!ts || !c) {
+	if (!pc || !c) {
 		stat_inc(LH_STAT_NO_CONFIG);
 		return 0;
 	}
 	if (!addr) {
-		__sync_fetch_and_add(&ts->failed, 1);
+		pc->failed++;
 		return 0;
 	}
-	__sync_fetch_and_add(&ts->allocs, 1);
-	__sync_fetch_and_add(&ts->alloc_bytes, pd.size);
+	pc->allocs++;
+	pc->alloc_bytes += pd.size;
 	st = capture(ctx, c->fn_lo[fn], &sk.id);
 	if (!st || !stack_add(&sk, st, pd.weight, pd.size * pd.weight))
 		return 0;
@@ -477,6 +475,6 @@ int lh_cheap_free(struct pt_regs *ctx)
 	if (pc)
 		pc->frees++;
 	if (addr)
-		forget(tgid, addr);
+		forget(tgid, addr, pc);
 	return 0;
 }

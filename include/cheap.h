@@ -57,11 +57,10 @@ uint64_t cheap_probe_off(const struct calloc_fn *f, bool allocating, bool *emula
 /* Entry points probed for pid (aliases counted once), and their names, comma-separated. */
 int cheap__probes(const struct cheap *ch, pid_t pid, char *names, size_t len);
 
+/* A target's counters: struct lh_cheap_pcpu summed over CPUs, and the budget's. */
 struct cheap_counts {
 	struct lh_cheap_tstate ts;
-	uint64_t calls;		/* allocating calls seen (outermost), summed over CPUs */
-	uint64_t nested;	/* calls from inside the allocator, left to the outer call */
-	uint64_t free_calls;	/* free calls, NULL included */
+	struct lh_cheap_pcpu sum; /* .left meaningless */
 };
 
 /* pid's counters alone. 0 or -errno. */

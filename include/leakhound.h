@@ -265,33 +265,38 @@ struct lh_cheap_cfg {
 _Static_assert(sizeof(struct lh_cheap_cfg) == 16 * LH_CFN_COUNT + 16,
 	       "struct lh_cheap_cfg layout changed");
 
-/* Per-target counters of recorded events, updated with atomic adds. */
+/*
+ * Per-target budget state and rare counters, updated with atomic adds (the counters of
+ * every call are per CPU: struct lh_cheap_pcpu).
+ */
 struct lh_cheap_tstate {
-	__u64 allocs;		/* allocations recorded (sampled and admitted) */
-	__u64 alloc_bytes;	/* their requested bytes */
-	__u64 frees;		/* frees (and reallocs) of a recorded object */
-	__u64 free_bytes;
-	__u64 failed;		/* recorded calls that returned no memory */
 	__u64 pending_full;	/* calls lost: the pending map was full */
 	__u64 kept_out;
 	__u64 budget_skips;
 	__u64 window_ns;
 	__u64 window_events;
 };
-_Static_assert(sizeof(struct lh_cheap_tstate) == 80, "struct lh_cheap_tstate layout changed");
+_Static_assert(sizeof(struct lh_cheap_tstate) == 40, "struct lh_cheap_tstate layout changed");
 
 /*
  * Per CPU and target: bytes left to the next sample (an exponential countdown, as the Go
  * runtime samples, so a sample of size bytes stands for 1 / (1 - exp(-size/rate))
- * objects), and the calls seen. Per CPU: every allocator call comes here.
+ * objects), and the counters of calls. Per CPU: every allocator call comes here, and
+ * a counter shared by all CPUs would cost a contended cache line per call.
  */
 struct lh_cheap_pcpu {
 	__s64 left;
 	__u64 calls;		/* allocating calls (outermost) */
 	__u64 nested;		/* calls from inside another probed entry point: skipped */
 	__u64 frees;		/* free calls, NULL included */
+	__u64 allocs;		/* allocations recorded (sampled and admitted) */
+	__u64 alloc_bytes;	/* their requested bytes */
+	__u64 rec_frees;	/* frees (and reallocs) of a recorded object */
+	__u64 rec_free_bytes;
+	__u64 failed;		/* recorded calls that returned no memory */
+	__u64 pad;
 };
-_Static_assert(sizeof(struct lh_cheap_pcpu) == 32, "struct lh_cheap_pcpu layout changed");
+_Static_assert(sizeof(struct lh_cheap_pcpu) == 80, "struct lh_cheap_pcpu layout changed");
 
 /*
  * A thread inside an allocating call, keyed by thread and stack pointer at entry (the

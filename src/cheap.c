@@ -407,9 +407,14 @@ static void pcpu_counts(struct cheap *ch, pid_t pid, struct cheap_counts *cnt)
 	if (v && !bpf_map__lookup_elem(ch->skel->maps.countdown, &key, sizeof(key), v,
 				       ncpu * sizeof(*v), 0))
 		for (int i = 0; i < ncpu; i++) {
-			cnt->calls += v[i].calls;
-			cnt->nested += v[i].nested;
-			cnt->free_calls += v[i].frees;
+			cnt->sum.calls += v[i].calls;
+			cnt->sum.nested += v[i].nested;
+			cnt->sum.frees += v[i].frees;
+			cnt->sum.allocs += v[i].allocs;
+			cnt->sum.alloc_bytes += v[i].alloc_bytes;
+			cnt->sum.rec_frees += v[i].rec_frees;
+			cnt->sum.rec_free_bytes += v[i].rec_free_bytes;
+			cnt->sum.failed += v[i].failed;
 		}
 	free(v);
 }

@@ -382,8 +382,9 @@ void trace_cgo_text(struct tracer *tr)
 	printf("allocating calls %" PRIu64 " (recorded %" PRIu64 ", nested %" PRIu64
 	       "), free calls %" PRIu64 " (of recorded objects %" PRIu64 "); drops/failures "
 	       "%" PRIu64 "\n",
-	       c->cnt.calls, (uint64_t)c->cnt.ts.allocs, c->cnt.nested, c->cnt.free_calls,
-	       (uint64_t)c->cnt.ts.frees, c->drops);
+	       (uint64_t)c->cnt.sum.calls, (uint64_t)c->cnt.sum.allocs,
+	       (uint64_t)c->cnt.sum.nested, (uint64_t)c->cnt.sum.frees,
+	       (uint64_t)c->cnt.sum.rec_frees, c->drops);
 	if (c->backoffs)
 		printf("C heap probe budget %" PRIu32 "/s: exceeded, backed off %d times; last: %s\n",
 		       c->opt.budget, c->backoffs, c->backoff_msg);
@@ -449,12 +450,12 @@ void trace_cgo_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 	cJSON_AddNumberToObject(h, "inuse_objects", (uint64_t)c->inuse_objects);
 	cJSON_AddNumberToObject(h, "alloc_bytes", (uint64_t)c->alloc_bytes);
 	cJSON_AddNumberToObject(h, "alloc_objects", (uint64_t)c->alloc_objects);
-	cJSON_AddNumberToObject(h, "calls", c->cnt.calls);
-	cJSON_AddNumberToObject(h, "nested_calls", c->cnt.nested);
-	cJSON_AddNumberToObject(h, "free_calls", c->cnt.free_calls);
-	cJSON_AddNumberToObject(h, "recorded", c->cnt.ts.allocs);
-	cJSON_AddNumberToObject(h, "recorded_frees", c->cnt.ts.frees);
-	cJSON_AddNumberToObject(h, "failed", c->cnt.ts.failed);
+	cJSON_AddNumberToObject(h, "calls", c->cnt.sum.calls);
+	cJSON_AddNumberToObject(h, "nested_calls", c->cnt.sum.nested);
+	cJSON_AddNumberToObject(h, "free_calls", c->cnt.sum.frees);
+	cJSON_AddNumberToObject(h, "recorded", c->cnt.sum.allocs);
+	cJSON_AddNumberToObject(h, "recorded_frees", c->cnt.sum.rec_frees);
+	cJSON_AddNumberToObject(h, "failed", c->cnt.sum.failed);
 	cJSON_AddNumberToObject(h, "live_entries", c->snap.live_entries);
 	cJSON_AddNumberToObject(h, "drops", c->drops);
 	cJSON_AddNumberToObject(h, "windows", c->windows);
