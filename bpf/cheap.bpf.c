@@ -242,6 +242,28 @@ static __always_inline int on_entry(struct pt_regs *ctx, __u32 fn)
 	pc = pcpu_of(tgid, c);
 	if (!pc)
 		return NO_RETURN;
+	pc->calls++;
+	size = call_size(ctx, fn, &ptr);
+	/*
+	 * The countdown first: most calls end here, with no return probe. A nested call
+	 * charges it too; with an exponential countdown that biases nothing (each allocation
+	 * is sampled with 1 - exp(-size/rate) whatever other bytes went by), and a sample
+	 * that falls on a nested call below is dropped like a sample point between calls.
+	 */
+	if (c->rate <= 1) {
+		sampled = true;
+	} else {
+		pc->left -= size;
+		if (pc->left < 0) {
+			pc->left = next_sample(c->rate);
+			sampled = true;
+		}
+	}
+	/* realloc of a recorded object: its return says whether the object moved or died */
+	if (!sampled && !(ptr && fn != LH_CFN_POSIX_MEMALIGN &&
+			  bpf_map_lookup_elem(&live, &(struct lh_goheap_live_key){
+							      .tgid = tgid, .addr = ptr })))
+		return NO_RETURN;
 	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)pk.sp)) {
 		stat_inc(LH_STAT_READ_USER);
 		return NO_RETURN;
@@ -253,17 +275,6 @@ static __always_inline int on_entry(struct pt_regs *ctx, __u32 fn)
 	/* a tail call from an entry point whose call is pending already */
 	if (bpf_map_lookup_elem(&pending, &pk))
 		return NO_RETURN;
-	pc->calls++;
-	size = call_size(ctx, fn, &ptr);
-	if (c->rate <= 1) {
-		sampled = true;
-	} else {
-		pc->left -= size;
-		if (pc->left < 0) {
-			pc->left = next_sample(c->rate);
-			sampled = true;
-		}
-	}
 	if (sampled) {
 		ts = bpf_map_lookup_elem(&tstate, &tgid);
 		if (ts) {
@@ -278,11 +289,6 @@ static __always_inline int on_entry(struct pt_regs *ctx, __u32 fn)
 				weight = 0;
 		}
 	}
-	/* realloc of a recorded object: its return says whether the object moved or died */
-	if (!weight && !(ptr && fn != LH_CFN_POSIX_MEMALIGN &&
-			 bpf_map_lookup_elem(&live, &(struct lh_goheap_live_key){
-							     .tgid = tgid, .addr = ptr })))
-		return NO_RETURN;
 	pd.size = size;
 	pd.ptr = ptr;
 	pd.weight = weight;

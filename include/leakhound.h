@@ -286,8 +286,9 @@ _Static_assert(sizeof(struct lh_cheap_tstate) == 40, "struct lh_cheap_tstate lay
  */
 struct lh_cheap_pcpu {
 	__s64 left;
-	__u64 calls;		/* allocating calls (outermost) */
-	__u64 nested;		/* calls from inside another probed entry point: skipped */
+	__u64 calls;		/* allocating calls, nested ones included */
+	__u64 nested;		/* sampled calls from inside another probed entry point: left
+				 * to the outer call (every one with rate <= 1) */
 	__u64 frees;		/* free calls, NULL included */
 	__u64 allocs;		/* allocations recorded (sampled and admitted) */
 	__u64 alloc_bytes;	/* their requested bytes */
