@@ -43,7 +43,13 @@ struct calloc_fn {
 };
 
 struct calloc_info {
-	char path[PATH_MAX];	/* as /proc/PID/maps names it */
+	char path[PATH_MAX];	/* as /proc/PID/maps names it (" (deleted)" included) */
+	/*
+	 * A path that opens the mapped file from here: /proc/PID/root/PATH, or
+	 * /proc/PID/map_files/START-END when the file was deleted or replaced since it was
+	 * mapped (the probes attach to the inode it reaches).
+	 */
+	char open_path[PATH_MAX + 64];
 	const char *kind;	/* "glibc", "musl", "jemalloc", "tcmalloc", "executable", "other" */
 	char build_id[64];	/* hex; "" when none */
 	struct calloc_fn fn[CFN__COUNT];

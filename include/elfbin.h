@@ -77,6 +77,30 @@ int elfbin__for_each_relative(struct elfbin *eb,
 bool elfbin__has_symtab(const struct elfbin *eb);
 /* Looks in .symtab, then .dynsym. -ENOENT when absent. */
 int elfbin__symbol(const struct elfbin *eb, const char *name, uint64_t *addr, uint64_t *size);
+
+/* One defined, named symbol of a symbol table; name points into the mapped file. */
+struct elf_symbol {
+	const char *name;
+	uint64_t value;
+	uint64_t size;
+	uint16_t shndx;
+	uint8_t type; /* STT_* */
+	uint8_t bind; /* STB_* */
+};
+
+/*
+ * Calls cb for every defined, named symbol of tab (an SHT_SYMTAB or SHT_DYNSYM section
+ * of eb); stops when cb returns non-zero and returns that value. -EINVAL when tab is
+ * not a symbol table, -ERANGE when it or its string table lies outside the file.
+ */
+int elfbin__for_each_symbol(const struct elfbin *eb, const struct elf_sect *tab,
+			    int (*cb)(const struct elf_symbol *sym, void *ctx), void *ctx);
+/*
+ * .gnu_debuglink: the separate debug file's name (no directory) and the CRC32 of its
+ * contents. -ENOENT when absent, -EINVAL when malformed.
+ */
+int elfbin__debuglink(struct elfbin *eb, const char **name, uint32_t *crc);
+
 /* First DT_NEEDED/PT_INTERP facts. */
 bool elfbin__is_dynamic(const struct elfbin *eb); /* has PT_INTERP or PT_DYNAMIC with DT_NEEDED */
 const char *elfbin__interp(const struct elfbin *eb);

@@ -104,6 +104,14 @@ struct goheap_snap {
 int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 		     struct goheap_snap *s);
 void goheap_snap__release(struct goheap_snap *s);
+/*
+ * The sites and live objects of pid from a stacks map and a live map of the heap
+ * tracer's layouts (the C heap tracer shares them), added to s: what goheap__snapshot
+ * does after the counters. 0 or -errno (s released).
+ */
+struct bpf_map;
+int goheap_snap__read(struct bpf_map *stacks, struct bpf_map *live, pid_t pid, int64_t rate,
+		      uint32_t numgc, struct goheap_snap *s);
 /* size / (1 - exp(-size/rate)) and 1 / (1 - exp(-size/rate)): runtime/pprof's scaleHeapSample. */
 void goheap_scale(uint64_t size, int64_t rate, double *objects, double *bytes);
 

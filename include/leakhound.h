@@ -37,7 +37,8 @@
 	X(STACK_TRUNCATED, "stack_truncated", "user stack deeper than the buffer: cut")   \
 	X(READ_USER, "read_user_fail", "bpf_probe_read_user() of target memory failed")   \
 	X(NO_CONFIG, "no_config", "probe hit from a process with no configuration")       \
-	X(BUDGET, "budget_skip", "probe budget of the target exceeded: event not recorded")
+	X(BUDGET, "budget_skip", "probe budget of the target exceeded: event not recorded") \
+	X(PENDING_FULL, "pending_full", "map of allocator calls in flight full: call lost")
 
 #define LH_STAT_ENUM(id, name, desc) LH_STAT_##id,
 enum lh_stat {
@@ -217,5 +218,98 @@ struct lh_gor_live {
 	__u32 pad;
 };
 _Static_assert(sizeof(struct lh_gor_live) == 56, "struct lh_gor_live layout changed");
+
+/* ---- cheap.bpf.c: C heap allocations under cgo, for `leakhound trace --cgo` ---- */
+
+/*
+ * The allocator's entry points, in the order of include/callocs.h's enum calloc_fn_id;
+ * the BPF side gets the id of a probe as its attach cookie.
+ */
+#define LH_CFN_MALLOC		0
+#define LH_CFN_CALLOC		1
+#define LH_CFN_REALLOC		2
+#define LH_CFN_REALLOCARRAY	3
+#define LH_CFN_FREE		4
+#define LH_CFN_POSIX_MEMALIGN	5
+#define LH_CFN_ALIGNED_ALLOC	6
+#define LH_CFN_MEMALIGN		7
+#define LH_CFN_VALLOC		8
+#define LH_CFN_PVALLOC		9
+#define LH_CFN_COUNT		10
+
+/* Live sampled C objects and stacks over all targets; threads inside an allocator call. */
+#define LH_CHEAP_MAX_LIVE (256 * 1024)
+#define LH_CHEAP_MAX_STACKS (16 * 1024)
+#define LH_CHEAP_MAX_TARGETS 64
+#define LH_CHEAP_MAX_PENDING (16 * 1024)
+
+/*
+ * Per-target configuration, keyed by the kernel tgid. Live objects and stacks use the Go
+ * heap tracer's layouts (lh_goheap_live_key, lh_goheap_live with gc = 0 and bucket = the
+ * allocator function's id, lh_goheap_stack_key, lh_goheap_stack).
+ */
+struct lh_cheap_cfg {
+	/*
+	 * Runtime [lo, hi) of each probed entry point (0, 0: not probed): a call whose
+	 * return address lies in one of them is the allocator calling itself (glibc's
+	 * realloc(NULL, n) calls malloc), left to the outer call. lo is also the frame put
+	 * at the top of every recorded stack.
+	 */
+	__u64 fn_lo[LH_CFN_COUNT];
+	__u64 fn_hi[LH_CFN_COUNT];
+	__u32 rate;		/* mean bytes between samples; <= 1: every allocation */
+	__u32 keep_shift;	/* budget back-off: record one sample in 2^keep_shift */
+	__u32 budget;		/* recorded allocations per second; 0: no limit */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct lh_cheap_cfg) == 16 * LH_CFN_COUNT + 16,
+	       "struct lh_cheap_cfg layout changed");
+
+/* Per-target counters of recorded events, updated with atomic adds. */
+struct lh_cheap_tstate {
+	__u64 allocs;		/* allocations recorded (sampled and admitted) */
+	__u64 alloc_bytes;	/* their requested bytes */
+	__u64 frees;		/* frees (and reallocs) of a recorded object */
+	__u64 free_bytes;
+	__u64 failed;		/* recorded calls that returned no memory */
+	__u64 pending_full;	/* calls lost: the pending map was full */
+	__u64 kept_out;
+	__u64 budget_skips;
+	__u64 window_ns;
+	__u64 window_events;
+};
+_Static_assert(sizeof(struct lh_cheap_tstate) == 80, "struct lh_cheap_tstate layout changed");
+
+/*
+ * Per CPU and target: bytes left to the next sample (an exponential countdown, as the Go
+ * runtime samples, so a sample of size bytes stands for 1 / (1 - exp(-size/rate))
+ * objects), and the calls seen. Per CPU: every allocator call comes here.
+ */
+struct lh_cheap_pcpu {
+	__s64 left;
+	__u64 calls;		/* allocating calls (outermost) */
+	__u64 nested;		/* calls from inside another probed entry point: skipped */
+	__u64 frees;		/* free calls, NULL included */
+};
+_Static_assert(sizeof(struct lh_cheap_pcpu) == 32, "struct lh_cheap_pcpu layout changed");
+
+/*
+ * A thread inside an allocating call, keyed by thread and stack pointer at entry (the
+ * tgid first, so that a target's entries go with it when it is detached).
+ */
+struct lh_cheap_pending_key {
+	__u32 tgid;
+	__u32 tid;
+	__u64 sp;
+};
+_Static_assert(sizeof(struct lh_cheap_pending_key) == 16, "lh_cheap_pending_key changed");
+
+struct lh_cheap_pending {
+	__u64 size;		/* bytes asked for */
+	__u64 ptr;		/* realloc's old pointer; posix_memalign's memptr */
+	__u32 fn;		/* LH_CFN_* */
+	__u32 weight;		/* 0: not sampled (realloc of a recorded object only) */
+};
+_Static_assert(sizeof(struct lh_cheap_pending) == 24, "struct lh_cheap_pending layout changed");
 
 #endif

@@ -2,6 +2,7 @@
 #ifndef LEAKHOUND_PPROF_H
 #define LEAKHOUND_PPROF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,12 @@ struct gobin;
  * symbolized with the pclntab when written, so the output carries function names,
  * files and lines (inlined frames as several lines of one location, innermost first,
  * as the Go runtime's own profiles do) and needs no binary to read.
+ *
+ * Profiles that mix modules (C heap stacks: libc, other shared objects, the Go
+ * executable's C and Go code) take runtime addresses instead: several mappings
+ * (pprof__add_mapping, each location gets the one holding its address) and a
+ * symbolizer callback (pprof__encode_sym, pprof__write_sym; procsym.h has one for a
+ * live process) in place of the gosym.
  */
 struct pprof;
 
@@ -32,7 +39,10 @@ struct pprof_label {
 	const char *num_unit;
 };
 
-/* The main binary's mapping: link-time range of its executable PT_LOAD. */
+/*
+ * A mapping: for pprof__set_mapping the main binary's link-time range of its
+ * executable PT_LOAD; for pprof__add_mapping a runtime range of a process.
+ */
 struct pprof_mapping {
 	uint64_t start;
 	uint64_t limit;
@@ -58,8 +68,8 @@ extern const struct pprof_value_type pprof_heap_period_type;
 extern const struct pprof_value_type pprof_goroutine_type;
 
 /* Limits on what one profile accepts (-EINVAL beyond them). */
-#define PPROF_MAX_TYPES 16
-#define PPROF_MAX_DEPTH 512
+#define PPROF_MAX_TYPES	 16
+#define PPROF_MAX_DEPTH	 512
 #define PPROF_MAX_LABELS 16
 
 /*
@@ -76,6 +86,12 @@ void pprof__set_time(struct pprof *p, int64_t time_nanos, int64_t duration_nanos
 int pprof__set_default_type(struct pprof *p, int index);
 /* The main binary's mapping (strings copied); without one, locations have no mapping. */
 int pprof__set_mapping(struct pprof *p, const struct pprof_mapping *m);
+/*
+ * One more mapping (strings copied), for profiles of runtime addresses written with a
+ * symbolizer: locations get the first mapping whose [start, limit) holds their address.
+ * Returns the mapping's id (>= 1) or -errno. pprof__set_mapping sets id 1.
+ */
+int pprof__add_mapping(struct pprof *p, const struct pprof_mapping *m);
 /*
  * Mapping of a Go binary: its executable PT_LOAD, file = path (the caller's name for
  * the binary, e.g. the path inside the target's container), build_id = the Go build id.
@@ -100,5 +116,35 @@ int pprof__encode(struct pprof *p, const struct gosym *gs, uint8_t **buf, size_t
 int pprof__write_fd(struct pprof *p, const struct gosym *gs, int fd);
 /* Writes path atomically (a temporary file renamed over it). */
 int pprof__write(struct pprof *p, const struct gosym *gs, const char *path);
+
+/* A frame a symbolizer returns: func NULL leaves the location an address. */
+struct pprof_frame {
+	const char *func;
+	const char *file; /* NULL: none (C frames) */
+	uint32_t line;
+};
+
+/*
+ * Frames of one address, innermost first, at most max; 0 when unknown, or -errno to
+ * fail the write. is_return: pc is a return address (symbolize pc - 1; the location
+ * keeps pc). The strings must stay valid until the next call.
+ */
+typedef int (*pprof_symbolize_fn)(void *ctx, uint64_t pc, bool is_return, struct pprof_frame *out,
+				  int max);
+
+struct pprof_symbolizer {
+	pprof_symbolize_fn frames;
+	void *ctx;
+};
+
+/*
+ * As pprof__encode/__write_fd/__write, symbolizing with sym. A mapping gets
+ * has_functions when every location in it got a function, and has_filenames,
+ * has_line_numbers, has_inline_frames when each also got a file (Go frames).
+ */
+int pprof__encode_sym(struct pprof *p, const struct pprof_symbolizer *sym, uint8_t **buf,
+		      size_t *len);
+int pprof__write_fd_sym(struct pprof *p, const struct pprof_symbolizer *sym, int fd);
+int pprof__write_sym(struct pprof *p, const struct pprof_symbolizer *sym, const char *path);
 
 #endif

@@ -82,15 +82,13 @@ static void resolve(struct elfbin *eb, struct calloc_info *ci)
 	}
 }
 
-/* Whether the object at path (in pid's root) defines malloc; opened into *out if so. */
-static bool defines_malloc(pid_t pid, const char *path, struct elfbin **out)
+/* Whether the object at open_path defines malloc; opened into *out if so. */
+static bool defines_malloc(const char *open_path, struct elfbin **out)
 {
-	char full[PATH_MAX + 32];
 	struct elfbin *eb;
 	uint64_t addr;
 
-	snprintf(full, sizeof(full), "/proc/%d/root%s", pid, path);
-	eb = elfbin__open(full);
+	eb = elfbin__open(open_path);
 	if (!eb)
 		return false;
 	if (elfbin__symbol(eb, "malloc", &addr, NULL) || !addr) {
@@ -101,15 +99,37 @@ static bool defines_malloc(pid_t pid, const char *path, struct elfbin **out)
 	return true;
 }
 
-/* The executable-mapped files of pid, in address order, each once; the exe first. */
-static int mapped_files(pid_t pid, char ***paths, size_t *n)
+/* One executable-mapped file: its name in /proc/PID/maps, and a path that opens it. */
+struct mapped {
+	char *path;
+	char *open_path;
+};
+
+static void mapped_free(struct mapped *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(m[i].path);
+		free(m[i].open_path);
+	}
+	free(m);
+}
+
+#define DELETED " (deleted)"
+
+/*
+ * The executable-mapped files of pid, in address order, each once; the exe first. A
+ * file is opened through /proc/PID/root (the process's own mount namespace), or, when it
+ * was deleted or replaced since it was mapped (a library upgraded under a running
+ * process), through /proc/PID/map_files, which still reaches the mapped inode.
+ */
+static int mapped_files(pid_t pid, struct mapped **out, size_t *n)
 {
 	char maps[64], line[PATH_MAX + 128], exe[PATH_MAX];
+	struct mapped *m = NULL;
 	size_t cap = 0;
 	ssize_t elen;
 	FILE *f;
 
-	*paths = NULL;
 	*n = 0;
 	snprintf(maps, sizeof(maps), "/proc/%d/exe", pid);
 	elen = readlink(maps, exe, sizeof(exe) - 1);
@@ -119,73 +139,85 @@ static int mapped_files(pid_t pid, char ***paths, size_t *n)
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		char perms[8], *p = NULL;
+		unsigned long long lo, hi;
+		char perms[8], *p, *op = NULL;
+		size_t len;
 		bool seen = false;
+		int pos = 0;
 
-		if (sscanf(line, "%*x-%*x %7s %*x %*x:%*x %*u %ms", perms, &p) != 2 || !p) {
-			free(p);
+		if (sscanf(line, "%llx-%llx %7s %*x %*x:%*x %*u %n", &lo, &hi, perms, &pos) != 3 ||
+		    !pos)
 			continue;
-		}
 		line[strcspn(line, "\n")] = '\0';
-		if (perms[2] != 'x' || p[0] != '/') {
-			free(p);
+		p = line + pos;
+		if (perms[2] != 'x' || p[0] != '/')
 			continue;
-		}
 		for (size_t i = 0; i < *n && !seen; i++)
-			seen = !strcmp((*paths)[i], p);
-		if (seen) {
-			free(p);
+			seen = !strcmp(m[i].path, p);
+		if (seen)
 			continue;
+		len = strlen(p);
+		if (len > strlen(DELETED) && !strcmp(p + len - strlen(DELETED), DELETED)) {
+			if (asprintf(&op, "/proc/%d/map_files/%llx-%llx", pid, lo, hi) < 0)
+				op = NULL;
+		} else if (asprintf(&op, "/proc/%d/root%s", pid, p) < 0) {
+			op = NULL;
 		}
 		if (*n == cap) {
-			void *g = realloc(*paths, (cap = cap ? cap * 2 : 16) * sizeof(**paths));
+			void *g = realloc(m, (cap = cap ? cap * 2 : 16) * sizeof(*m));
 
 			if (!g) {
-				free(p);
+				free(op);
 				break;
 			}
-			*paths = g;
+			m = g;
+		}
+		p = strdup(p);
+		if (!p || !op) {
+			free(p);
+			free(op);
+			break;
 		}
 		/* the executable first: it comes first in resolution order */
 		if (!strcmp(p, exe) && *n) {
-			memmove(*paths + 1, *paths, *n * sizeof(**paths));
-			(*paths)[0] = p;
+			memmove(m + 1, m, *n * sizeof(*m));
+			m[0] = (struct mapped){ p, op };
 		} else {
-			(*paths)[*n] = p;
+			m[*n] = (struct mapped){ p, op };
 		}
 		(*n)++;
 	}
 	fclose(f);
+	*out = m;
 	return 0;
 }
 
 int callocs__find(pid_t pid, struct calloc_info *ci)
 {
 	struct elfbin *eb = NULL;
-	char **paths;
+	struct mapped *m = NULL;
 	size_t n;
 	int err;
 
 	memset(ci, 0, sizeof(*ci));
-	err = mapped_files(pid, &paths, &n);
+	err = mapped_files(pid, &m, &n);
 	if (err)
 		return err;
 	/* the executable, then anything but the C library, then the C library */
 	for (int pass = 0; pass < 2 && !eb; pass++)
 		for (size_t i = 0; i < n && !eb; i++) {
-			const char *k = kind_of(paths[i], i == 0);
+			const char *k = kind_of(m[i].path, i == 0);
 			bool is_libc = !strcmp(k, "glibc") || !strcmp(k, "musl");
 
 			if (is_libc != (pass == 1))
 				continue;
-			if (defines_malloc(pid, paths[i], &eb)) {
-				snprintf(ci->path, sizeof(ci->path), "%s", paths[i]);
+			if (defines_malloc(m[i].open_path, &eb)) {
+				snprintf(ci->path, sizeof(ci->path), "%s", m[i].path);
+				snprintf(ci->open_path, sizeof(ci->open_path), "%s", m[i].open_path);
 				ci->kind = k;
 			}
 		}
-	for (size_t i = 0; i < n; i++)
-		free(paths[i]);
-	free(paths);
+	mapped_free(m, n);
 	if (!eb)
 		return -ENOENT;
 	if (elfbin__build_id(eb))

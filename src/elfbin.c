@@ -614,6 +614,63 @@ int elfbin__symbol(const struct elfbin *eb, const char *name, uint64_t *addr, ui
 	return -ENOENT;
 }
 
+int elfbin__for_each_symbol(const struct elfbin *eb, const struct elf_sect *tab,
+			    int (*cb)(const struct elf_symbol *sym, void *ctx), void *ctx)
+{
+	const struct elf_sect *str;
+	size_t idx = tab - eb->sects;
+	int ret;
+
+	if (idx >= eb->nsects || (tab->type != SHT_SYMTAB && tab->type != SHT_DYNSYM))
+		return -EINVAL;
+	/* libelf counts the null section; our table does not */
+	if (tab->link == 0 || tab->link - 1 >= eb->nsects)
+		return -EINVAL;
+	str = &eb->sects[tab->link - 1];
+	if (!range_ok(eb->len, tab->off, tab->size) || !range_ok(eb->len, str->off, str->size))
+		return -ERANGE;
+	for (uint64_t o = 0; o + sizeof(Elf64_Sym) <= tab->size; o += sizeof(Elf64_Sym)) {
+		struct elf_symbol es;
+		Elf64_Sym sym;
+
+		memcpy(&sym, eb->img + tab->off + o, sizeof(sym));
+		if (!sym.st_name || sym.st_name >= str->size || sym.st_shndx == SHN_UNDEF)
+			continue;
+		es.name = file_str(eb, str->off + sym.st_name);
+		if (!es.name)
+			continue;
+		es.value = sym.st_value;
+		es.size = sym.st_size;
+		es.shndx = sym.st_shndx;
+		es.type = ELF64_ST_TYPE(sym.st_info);
+		es.bind = ELF64_ST_BIND(sym.st_info);
+		ret = cb(&es, ctx);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* The section: a NUL-terminated file name, padding to 4 bytes, then the CRC32 (LE). */
+int elfbin__debuglink(struct elfbin *eb, const char **name, uint32_t *crc)
+{
+	const struct elf_sect *s = elfbin__section(eb, ".gnu_debuglink");
+	const uint8_t *d;
+	size_t len, nlen;
+
+	if (!s)
+		return -ENOENT;
+	d = elfbin__section_data(eb, s, &len);
+	if (!d || !len)
+		return -EINVAL;
+	nlen = strnlen((const char *)d, len);
+	if (!nlen || ((nlen + 4) & ~3ULL) + 4 > len)
+		return -EINVAL;
+	*name = (const char *)d;
+	memcpy(crc, d + ((nlen + 4) & ~3ULL), 4);
+	return 0;
+}
+
 bool elfbin__is_dynamic(const struct elfbin *eb)
 {
 	return eb->interp || eb->nneeded;

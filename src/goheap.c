@@ -237,14 +237,13 @@ void goheap_scale(uint64_t size, int64_t rate, double *objects, double *bytes)
 	*bytes = scale * (double)size;
 }
 
-static int read_sites(struct goheap *gh, pid_t pid, struct goheap_snap *s)
+static int read_sites(struct bpf_map *stacks, pid_t pid, struct goheap_snap *s)
 {
 	struct lh_goheap_stack_key key, next;
 	size_t cap = 0;
 	bool first = true;
 
-	while (!bpf_map__get_next_key(gh->skel->maps.stacks, first ? NULL : &key, &next,
-				      sizeof(next))) {
+	while (!bpf_map__get_next_key(stacks, first ? NULL : &key, &next, sizeof(next))) {
 		struct goheap_site *site;
 
 		first = false;
@@ -263,7 +262,7 @@ static int read_sites(struct goheap *gh, pid_t pid, struct goheap_snap *s)
 		site = &s->sites[s->nsites];
 		memset(site, 0, sizeof(*site));
 		site->id = next.id;
-		if (bpf_map__lookup_elem(gh->skel->maps.stacks, &next, sizeof(next), &site->stack,
+		if (bpf_map__lookup_elem(stacks, &next, sizeof(next), &site->stack,
 					 sizeof(site->stack), 0))
 			continue; /* deleted meanwhile */
 		if (site->stack.nr > LH_GOHEAP_STACK_DEPTH)
@@ -280,7 +279,7 @@ static int cmp_id(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int read_live(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
+static int read_live(struct bpf_map *live, pid_t pid, int64_t rate, uint32_t numgc,
 		     struct goheap_snap *s)
 {
 	struct lh_goheap_live_key key, next;
@@ -289,8 +288,7 @@ static int read_live(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 
 	if (s->nsites)
 		qsort(s->sites, s->nsites, sizeof(*s->sites), cmp_id);
-	while (!bpf_map__get_next_key(gh->skel->maps.live, first ? NULL : &key, &next,
-				      sizeof(next))) {
+	while (!bpf_map__get_next_key(live, first ? NULL : &key, &next, sizeof(next))) {
 		struct goheap_site probe = { .id = 0 }, *site;
 		double o, b;
 
@@ -298,8 +296,7 @@ static int read_live(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 		key = next;
 		if (next.tgid != (__u32)pid)
 			continue;
-		if (bpf_map__lookup_elem(gh->skel->maps.live, &next, sizeof(next), &lv,
-					 sizeof(lv), 0))
+		if (bpf_map__lookup_elem(live, &next, sizeof(next), &lv, sizeof(lv), 0))
 			continue;
 		s->live_entries++;
 		probe.id = lv.stack_id;
@@ -361,9 +358,18 @@ int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 	s->ts.mallocgc_calls = mallocgc_calls(gh, pid);
 	err = bpfmaps__sum_stats(gh->skel->maps.stats, s->stats);
 	if (!err)
-		err = read_sites(gh, pid, s);
+		err = goheap_snap__read(gh->skel->maps.stacks, gh->skel->maps.live, pid, rate,
+					numgc, s);
+	return err;
+}
+
+int goheap_snap__read(struct bpf_map *stacks, struct bpf_map *live, pid_t pid, int64_t rate,
+		      uint32_t numgc, struct goheap_snap *s)
+{
+	int err = read_sites(stacks, pid, s);
+
 	if (!err)
-		err = read_live(gh, pid, rate, numgc, s);
+		err = read_live(live, pid, rate, numgc, s);
 	if (err)
 		goheap_snap__release(s);
 	return err;

@@ -13,11 +13,12 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
-	{ "info", cmd_info, "what leakhound knows about a Go binary or process" },
-	{ "symbolize", cmd_symbolize, "addresses of a Go binary to functions, files and lines" },
-	{ "check", cmd_check, "whether this kernel and these privileges can run leakhound" },
-	{ "trace", cmd_trace, "live Go heap by allocation stack of a running process" },
-	{ "goroutines", cmd_goroutines, "every goroutine of a running process, grouped by stack" },
+	{"info", cmd_info, "what leakhound knows about a Go binary or process"},
+	{"symbolize", cmd_symbolize,
+	 "addresses of a Go binary, or of a live process (Go and C), to functions, files, lines"},
+	{"check", cmd_check, "whether this kernel and these privileges can run leakhound"},
+	{"trace", cmd_trace, "live Go heap by allocation stack of a running process"},
+	{"goroutines", cmd_goroutines, "every goroutine of a running process, grouped by stack"},
 };
 
 static void usage(FILE *out)
@@ -31,27 +32,27 @@ static void usage(FILE *out)
 		"Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(out,
-		"\n"
-		"Options:\n"
-		"  -v, --verbose   more diagnostics on stderr (repeat for debug)\n"
-		"  -V, --version   print the version and the features built in\n"
-		"  -h, --help      this help; 'leakhound COMMAND --help' for a command\n");
+	fprintf(out, "\n"
+		     "Options:\n"
+		     "  -v, --verbose   more diagnostics on stderr (repeat for debug)\n"
+		     "  -V, --version   print the version and the features built in\n"
+		     "  -h, --help      this help; 'leakhound COMMAND --help' for a command\n");
 }
 
 static void version(void)
 {
 	printf("leakhound %s\n", LEAKHOUND_VERSION);
 	printf("features: go1.%d-go1.%d, amd64, libbpf, pclntab, inline-tree, dwarf, "
-	       "stripped-globals\n", 19, 26);
+	       "stripped-globals\n",
+	       19, 26);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	int c;

@@ -25,13 +25,13 @@
 
 /* runtime/pprof/protomem.go writeHeapProto (Go 1.19-1.26): the order go tool pprof shows. */
 const struct pprof_value_type pprof_heap_types[PPROF_HEAP_NTYPES] = {
-	[PPROF_ALLOC_OBJECTS] = { "alloc_objects", "count" },
-	[PPROF_ALLOC_SPACE] = { "alloc_space", "bytes" },
-	[PPROF_INUSE_OBJECTS] = { "inuse_objects", "count" },
-	[PPROF_INUSE_SPACE] = { "inuse_space", "bytes" },
+	[PPROF_ALLOC_OBJECTS] = {"alloc_objects", "count"},
+	[PPROF_ALLOC_SPACE] = {"alloc_space", "bytes"},
+	[PPROF_INUSE_OBJECTS] = {"inuse_objects", "count"},
+	[PPROF_INUSE_SPACE] = {"inuse_space", "bytes"},
 };
-const struct pprof_value_type pprof_heap_period_type = { "space", "bytes" };
-const struct pprof_value_type pprof_goroutine_type = { "goroutine", "count" };
+const struct pprof_value_type pprof_heap_period_type = {"space", "bytes"};
+const struct pprof_value_type pprof_goroutine_type = {"goroutine", "count"};
 
 /* profile.proto field numbers. */
 enum {
@@ -83,6 +83,8 @@ enum { WIRE_VARINT = 0, WIRE_LEN = 2 };
 #define PPROF_MAX_FRAMES 64
 /* Strings longer than this are cut: names and paths, never megabytes. */
 #define PPROF_MAX_STRLEN 4096
+/* Mappings one profile takes (a process's executable mappings fit many times). */
+#define PPROF_MAX_MAPPINGS 4096
 
 /* ---- growable byte buffer; the first failure sticks in err ---- */
 
@@ -375,6 +377,11 @@ struct plabel {
 	int64_t num;
 };
 
+struct pmapping {
+	uint64_t start, limit, offset;
+	uint32_t file, build_id;
+};
+
 struct sample {
 	uint32_t npcs, nlabels;
 	uint64_t *pcs;
@@ -392,9 +399,8 @@ struct pprof {
 	int64_t period;
 	int64_t time_nanos, duration_nanos;
 	int default_type;
-	bool has_mapping;
-	struct pprof_mapping map;
-	uint32_t map_file, map_build_id;
+	struct pmapping *maps;
+	uint32_t nmaps, maps_cap;
 	struct sample **samples;
 	int nsamples, cap;
 };
@@ -408,6 +414,19 @@ struct pline {
 struct ploc {
 	uint64_t pc;
 	uint32_t first_line, nlines;
+	uint32_t mapping; /* id, 0 for none */
+	bool filed;	  /* every line has a file */
+};
+
+/* What one write knows of a mapping's locations: the has_* flags. */
+struct pmapstat {
+	uint32_t locs, named, filed;
+};
+
+/* How a write symbolizes: the pclntab (link-time pcs, one mapping) or a callback. */
+struct psym {
+	const struct gosym *gs;
+	const struct pprof_symbolizer *cb;
 };
 
 struct pfunc {
@@ -416,6 +435,7 @@ struct pfunc {
 
 struct symtab {
 	struct idmap func_ids, loc_ids;
+	struct pmapstat *mstat; /* per mapping, symbolizer writes only */
 	struct pfunc *funcs;
 	uint32_t nfuncs, funcs_cap;
 	struct ploc *locs;
@@ -494,6 +514,7 @@ void pprof__free(struct pprof *p)
 	for (int i = 0; i < p->nsamples; i++)
 		free(p->samples[i]);
 	free(p->samples);
+	free(p->maps);
 	strtab_free(&p->st);
 	free(p);
 }
@@ -512,21 +533,55 @@ int pprof__set_default_type(struct pprof *p, int index)
 	return 0;
 }
 
-int pprof__set_mapping(struct pprof *p, const struct pprof_mapping *m)
+static int mapping_of(struct pprof *p, const struct pprof_mapping *m, struct pmapping *out)
 {
-	int64_t file = strtab_intern(&p->st, m->file);
-	int64_t id = strtab_intern(&p->st, m->build_id);
+	int64_t file, id;
 
-	if (file < 0 || id < 0)
-		return file < 0 ? (int)file : (int)id;
 	if (m->limit < m->start)
 		return -EINVAL;
-	p->map = *m;
-	p->map.file = p->map.build_id = NULL;
-	p->map_file = file;
-	p->map_build_id = id;
-	p->has_mapping = true;
+	file = strtab_intern(&p->st, m->file);
+	id = strtab_intern(&p->st, m->build_id);
+	if (file < 0 || id < 0)
+		return file < 0 ? (int)file : (int)id;
+	*out = (struct pmapping){.start = m->start,
+				 .limit = m->limit,
+				 .offset = m->offset,
+				 .file = file,
+				 .build_id = id};
 	return 0;
+}
+
+static int grow(void **v, uint32_t n, uint32_t *cap, size_t elem);
+
+int pprof__add_mapping(struct pprof *p, const struct pprof_mapping *m)
+{
+	struct pmapping pm;
+	int err;
+
+	if (p->nmaps >= PPROF_MAX_MAPPINGS)
+		return -E2BIG;
+	err = mapping_of(p, m, &pm);
+	if (!err)
+		err = grow((void **)&p->maps, p->nmaps, &p->maps_cap, sizeof(*p->maps));
+	if (err)
+		return err;
+	p->maps[p->nmaps++] = pm;
+	return p->nmaps;
+}
+
+int pprof__set_mapping(struct pprof *p, const struct pprof_mapping *m)
+{
+	struct pmapping pm;
+	int err;
+
+	if (!p->nmaps) {
+		err = pprof__add_mapping(p, m);
+		return err < 0 ? err : 0;
+	}
+	err = mapping_of(p, m, &pm);
+	if (!err)
+		p->maps[0] = pm;
+	return err;
 }
 
 int pprof_mapping_of(const struct gobin *gb, const char *path, struct pprof_mapping *m)
@@ -559,7 +614,7 @@ static int intern_labels(struct pprof *p, const struct pprof_label *in, int n, s
 
 		if (k < 0 || s < 0 || u < 0)
 			return -ENOMEM;
-		out[i] = (struct plabel){ .key = k, .str = s, .unit = u };
+		out[i] = (struct plabel){.key = k, .str = s, .unit = u};
 		out[i].num = in[i].str ? 0 : in[i].num;
 	}
 	return 0;
@@ -624,6 +679,7 @@ static void symtab_free(struct symtab *t)
 {
 	idmap_free(&t->func_ids);
 	idmap_free(&t->loc_ids);
+	free(t->mstat);
 	free(t->funcs);
 	free(t->locs);
 	free(t->lines);
@@ -649,7 +705,7 @@ static int grow(void **v, uint32_t n, uint32_t *cap, size_t elem)
 }
 
 /* Function id of (name, file), deduplicated. */
-static int64_t func_id(struct pprof *p, struct symtab *t, const struct gosym_frame *f)
+static int64_t func_id(struct pprof *p, struct symtab *t, const struct pprof_frame *f)
 {
 	int64_t name = strtab_intern(&p->st, f->func);
 	int64_t file = strtab_intern(&p->st, f->file);
@@ -666,27 +722,53 @@ static int64_t func_id(struct pprof *p, struct symtab *t, const struct gosym_fra
 		err = idmap_put(&t->func_ids, name, file, t->nfuncs + 1);
 	if (err)
 		return err;
-	t->funcs[t->nfuncs++] = (struct pfunc){ .name = name, .file = file };
+	t->funcs[t->nfuncs++] = (struct pfunc){.name = name, .file = file};
 	return t->nfuncs;
 }
 
-static int add_lines(struct pprof *p, struct symtab *t, const struct gosym *gs, uint64_t pc,
-		     struct ploc *loc)
+/* Frames of pc (pc - 1 already applied for the pclntab; not for the callback). */
+static int sym_frames(const struct psym *sy, uint64_t pc, bool ret, struct pprof_frame *out)
 {
-	struct gosym_frame frames[PPROF_MAX_FRAMES];
-	int n = gs ? gosym__frames(gs, pc, frames, PPROF_MAX_FRAMES) : 0;
+	struct gosym_frame g[PPROF_MAX_FRAMES];
+	int n;
+
+	if (sy->cb)
+		return sy->cb->frames(sy->cb->ctx, pc, ret, out, PPROF_MAX_FRAMES);
+	n = sy->gs ? gosym__frames(sy->gs, ret && pc ? pc - 1 : pc, g, PPROF_MAX_FRAMES) : 0;
+	for (int i = 0; i < n; i++)
+		out[i] = (struct pprof_frame){
+			.func = g[i].func, .file = g[i].file, .line = g[i].line};
+	return n;
+}
+
+static int add_lines(struct pprof *p, struct symtab *t, const struct psym *sy, uint64_t pc,
+		     bool ret, struct ploc *loc)
+{
+	struct pprof_frame frames[PPROF_MAX_FRAMES];
+	int n = sym_frames(sy, pc, ret, frames);
 	int err;
 
+	if (n == -ENOENT)
+		n = 0;
+	if (n < 0)
+		return n;
+	n = n > PPROF_MAX_FRAMES ? PPROF_MAX_FRAMES : n;
+	loc->filed = n > 0;
 	/* A pc outside every function stays an address: pprof shows it as such. */
 	for (int i = 0; i < n; i++) {
-		int64_t fid = func_id(p, t, &frames[i]);
+		int64_t fid;
+
+		if (!frames[i].func)
+			continue;
+		fid = func_id(p, t, &frames[i]);
+		loc->filed &= frames[i].file && frames[i].file[0];
 
 		if (fid < 0)
 			return fid;
 		err = grow((void **)&t->lines, t->nlines, &t->lines_cap, sizeof(*t->lines));
 		if (err)
 			return err;
-		t->lines[t->nlines++] = (struct pline){ .func = fid, .line = frames[i].line };
+		t->lines[t->nlines++] = (struct pline){.func = fid, .line = frames[i].line};
 		loc->nlines++;
 	}
 	return 0;
@@ -697,22 +779,46 @@ static int add_lines(struct pprof *p, struct symtab *t, const struct gosym *gs, 
  * instruction) but recorded as pc, as runtime/pprof does; the key keeps the two apart
  * in the rare case one pc is seen both ways.
  */
-static int64_t loc_id(struct pprof *p, struct symtab *t, const struct gosym *gs, uint64_t pc,
+static uint32_t mapping_id(const struct pprof *p, const struct psym *sy, uint64_t pc)
+{
+	if (!sy->cb)
+		return p->nmaps ? 1 : 0;
+	for (uint32_t i = 0; i < p->nmaps; i++)
+		if (pc >= p->maps[i].start && pc < p->maps[i].limit)
+			return i + 1;
+	return 0;
+}
+
+static void count_loc(struct symtab *t, const struct ploc *loc)
+{
+	struct pmapstat *ms;
+
+	if (!t->mstat || !loc->mapping)
+		return;
+	ms = &t->mstat[loc->mapping - 1];
+	ms->locs++;
+	ms->named += loc->nlines > 0;
+	ms->filed += loc->nlines > 0 && loc->filed;
+}
+
+static int64_t loc_id(struct pprof *p, struct symtab *t, const struct psym *sy, uint64_t pc,
 		      bool ret)
 {
 	uint32_t id = idmap_get(&t->loc_ids, pc, ret);
-	struct ploc loc = { .pc = pc, .first_line = t->nlines };
+	struct ploc loc = {.pc = pc, .first_line = t->nlines};
 	int err;
 
 	if (id)
 		return id;
-	err = add_lines(p, t, gs, ret && pc ? pc - 1 : pc, &loc);
+	loc.mapping = mapping_id(p, sy, pc);
+	err = add_lines(p, t, sy, pc, ret, &loc);
 	if (!err)
 		err = grow((void **)&t->locs, t->nlocs, &t->locs_cap, sizeof(*t->locs));
 	if (!err)
 		err = idmap_put(&t->loc_ids, pc, ret, t->nlocs + 1);
 	if (err)
 		return err;
+	count_loc(t, &loc);
 	t->locs[t->nlocs++] = loc;
 	return t->nlocs;
 }
@@ -735,13 +841,13 @@ static void enc_label(struct pbuf *m, const struct plabel *l, struct pbuf *m2)
 	pb_message(m, SAMPLE_LABEL, m2);
 }
 
-static int enc_sample(struct pprof *p, struct symtab *t, const struct gosym *gs,
+static int enc_sample(struct pprof *p, struct symtab *t, const struct psym *sy,
 		      const struct sample *s, struct pbuf *b, struct pbuf m[2])
 {
 	uint64_t ids[PPROF_MAX_DEPTH], vals[PPROF_MAX_TYPES];
 
 	for (uint32_t i = 0; i < s->npcs; i++) {
-		int64_t id = loc_id(p, t, gs, s->pcs[i], i > 0);
+		int64_t id = loc_id(p, t, sy, s->pcs[i], i > 0);
 
 		if (id < 0)
 			return id;
@@ -757,18 +863,29 @@ static int enc_sample(struct pprof *p, struct symtab *t, const struct gosym *gs,
 	return 0;
 }
 
-static void enc_mapping(const struct pprof *p, struct pbuf *b, struct pbuf *m)
+/*
+ * The pclntab mapping claims everything (the runtime's own profiles do). A symbolizer's
+ * mapping claims functions only when all its locations got one (runtime/pprof's
+ * symbolizedAll), files, lines and inlining only when all got files too.
+ */
+static void enc_mapping(const struct pprof *p, const struct symtab *t, uint32_t i, struct pbuf *b,
+			struct pbuf *m)
 {
-	pb_int(m, MAPPING_ID, 1);
-	pb_int_opt(m, MAPPING_MEMORY_START, p->map.start);
-	pb_int_opt(m, MAPPING_MEMORY_LIMIT, p->map.limit);
-	pb_int_opt(m, MAPPING_FILE_OFFSET, p->map.offset);
-	pb_int_opt(m, MAPPING_FILENAME, p->map_file);
-	pb_int_opt(m, MAPPING_BUILD_ID, p->map_build_id);
-	pb_int(m, MAPPING_HAS_FUNCTIONS, 1);
-	pb_int(m, MAPPING_HAS_FILENAMES, 1);
-	pb_int(m, MAPPING_HAS_LINE_NUMBERS, 1);
-	pb_int(m, MAPPING_HAS_INLINE_FRAMES, 1);
+	const struct pmapping *pm = &p->maps[i];
+	const struct pmapstat *ms = t->mstat ? &t->mstat[i] : NULL;
+	bool funcs = !ms || ms->named == ms->locs;
+	bool files = !ms || ms->filed == ms->locs;
+
+	pb_int(m, MAPPING_ID, i + 1);
+	pb_int_opt(m, MAPPING_MEMORY_START, pm->start);
+	pb_int_opt(m, MAPPING_MEMORY_LIMIT, pm->limit);
+	pb_int_opt(m, MAPPING_FILE_OFFSET, pm->offset);
+	pb_int_opt(m, MAPPING_FILENAME, pm->file);
+	pb_int_opt(m, MAPPING_BUILD_ID, pm->build_id);
+	pb_int_opt(m, MAPPING_HAS_FUNCTIONS, funcs);
+	pb_int_opt(m, MAPPING_HAS_FILENAMES, funcs && files);
+	pb_int_opt(m, MAPPING_HAS_LINE_NUMBERS, funcs && files);
+	pb_int_opt(m, MAPPING_HAS_INLINE_FRAMES, funcs && files);
 	pb_message(b, PROFILE_MAPPING, m);
 }
 
@@ -779,8 +896,7 @@ static void enc_locations(const struct pprof *p, const struct symtab *t, struct 
 		const struct ploc *l = &t->locs[i];
 
 		pb_int(&m[0], LOCATION_ID, i + 1);
-		if (p->has_mapping)
-			pb_int(&m[0], LOCATION_MAPPING_ID, 1);
+		pb_int_opt(&m[0], LOCATION_MAPPING_ID, l->mapping);
 		pb_int_opt(&m[0], LOCATION_ADDRESS, l->pc);
 		for (uint32_t j = 0; j < l->nlines; j++) {
 			const struct pline *ln = &t->lines[l->first_line + j];
@@ -829,20 +945,22 @@ static void enc_trailer(const struct pprof *p, struct pbuf *b, struct pbuf *m)
  * The samples go first into their own buffer: encoding them interns the strings and
  * numbers the functions and locations the rest of the profile lists.
  */
-static int encode_raw(struct pprof *p, const struct gosym *gs, struct pbuf *out)
+static int encode_raw(struct pprof *p, const struct psym *sy, struct pbuf *out)
 {
-	struct pbuf samples = { 0 }, m[2] = { { 0 }, { 0 } };
-	struct symtab t = { 0 };
+	struct pbuf samples = {0}, m[2] = {{0}, {0}};
+	struct symtab t = {0};
 	int err = 0;
 
+	if (sy->cb && p->nmaps && !(t.mstat = calloc(p->nmaps, sizeof(*t.mstat))))
+		return -ENOMEM;
 	for (int i = 0; i < p->nsamples && !err; i++)
-		err = enc_sample(p, &t, gs, p->samples[i], &samples, m);
+		err = enc_sample(p, &t, sy, p->samples[i], &samples, m);
 	if (err)
 		goto cleanup;
 	enc_header(p, out, &m[0]);
 	pb_raw(out, samples.d, samples.len);
-	if (p->has_mapping)
-		enc_mapping(p, out, &m[0]);
+	for (uint32_t i = 0; i < p->nmaps; i++)
+		enc_mapping(p, &t, i, out, &m[0]);
 	enc_locations(p, &t, out, m);
 	enc_functions(&t, out, &m[0]);
 	enc_trailer(p, out, &m[0]);
@@ -858,7 +976,7 @@ cleanup:
 /* gzip, not a zlib stream: pprof checks for the gzip magic (windowBits 16 + 15). */
 static int gzip_buf(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
 {
-	z_stream zs = { 0 };
+	z_stream zs = {0};
 	uLong bound;
 	int err = 0;
 
@@ -889,14 +1007,14 @@ cleanup:
 	return err;
 }
 
-int pprof__encode(struct pprof *p, const struct gosym *gs, uint8_t **buf, size_t *len)
+static int encode(struct pprof *p, const struct psym *sy, uint8_t **buf, size_t *len)
 {
-	struct pbuf raw = { 0 };
+	struct pbuf raw = {0};
 	int err;
 
 	*buf = NULL;
 	*len = 0;
-	err = encode_raw(p, gs, &raw);
+	err = encode_raw(p, sy, &raw);
 	if (!err)
 		err = gzip_buf(raw.d, raw.len, buf, len);
 	free(raw.d);
@@ -918,20 +1036,53 @@ static int write_all(int fd, const uint8_t *d, size_t len)
 	return 0;
 }
 
-int pprof__write_fd(struct pprof *p, const struct gosym *gs, int fd)
+int pprof__encode(struct pprof *p, const struct gosym *gs, uint8_t **buf, size_t *len)
+{
+	struct psym sy = {.gs = gs};
+
+	return encode(p, &sy, buf, len);
+}
+
+int pprof__encode_sym(struct pprof *p, const struct pprof_symbolizer *sym, uint8_t **buf,
+		      size_t *len)
+{
+	struct psym sy = {.cb = sym};
+
+	if (!sym || !sym->frames)
+		return -EINVAL;
+	return encode(p, &sy, buf, len);
+}
+
+static int write_fd(struct pprof *p, const struct psym *sy, int fd)
 {
 	uint8_t *buf;
 	size_t len;
 	int err;
 
-	err = pprof__encode(p, gs, &buf, &len);
+	err = encode(p, sy, &buf, &len);
 	if (!err)
 		err = write_all(fd, buf, len);
 	free(buf);
 	return err;
 }
 
-int pprof__write(struct pprof *p, const struct gosym *gs, const char *path)
+int pprof__write_fd(struct pprof *p, const struct gosym *gs, int fd)
+{
+	struct psym sy = {.gs = gs};
+
+	return write_fd(p, &sy, fd);
+}
+
+int pprof__write_fd_sym(struct pprof *p, const struct pprof_symbolizer *sym, int fd)
+{
+	struct psym sy = {.cb = sym};
+
+	if (!sym || !sym->frames)
+		return -EINVAL;
+	return write_fd(p, &sy, fd);
+}
+
+static int write_path(struct pprof *p, const struct psym *sy, const char *path)
 {
 	char tmp[PATH_MAX];
 	int fd = -1, err;
@@ -941,7 +1092,7 @@ int pprof__write(struct pprof *p, const struct gosym *gs, const char *path)
 	fd = mkstemp(tmp);
 	if (fd < 0)
 		return -errno;
-	err = pprof__write_fd(p, gs, fd);
+	err = write_fd(p, sy, fd);
 	if (!err && fchmod(fd, 0644))
 		err = -errno;
 	if (close(fd) && !err)
@@ -951,4 +1102,20 @@ int pprof__write(struct pprof *p, const struct gosym *gs, const char *path)
 	if (err)
 		unlink(tmp);
 	return err;
+}
+
+int pprof__write(struct pprof *p, const struct gosym *gs, const char *path)
+{
+	struct psym sy = {.gs = gs};
+
+	return write_path(p, &sy, path);
+}
+
+int pprof__write_sym(struct pprof *p, const struct pprof_symbolizer *sym, const char *path)
+{
+	struct psym sy = {.cb = sym};
+
+	if (!sym || !sym->frames)
+		return -EINVAL;
+	return write_path(p, &sy, path);
 }

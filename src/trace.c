@@ -66,11 +66,19 @@ static void usage(FILE *out)
 		"                       (a higher rate, or fewer events kept; default %d, 0 =\n"
 		"                       no limit)\n"
 		"      --no-goroutines  no goroutine tracing (creation/exit probes, snapshots)\n"
+		"      --cgo[=WHEN]     trace the C heap too: outstanding malloc'd memory by\n"
+		"                       mixed C + Go stack, probes on the C allocator the\n"
+		"                       process uses (WHEN: auto, the default, when it is\n"
+		"                       linked with cgo; on; off)\n"
+		"      --no-cgo         same as --cgo=off\n"
+		"      --cgo-rate BYTES sample C allocations every ~BYTES bytes (default %d;\n"
+		"                       0 = every allocation)\n"
 		"      --dry-run        list every probe and write, touch nothing\n"
 		"      --json           one JSON object per report per line (docs/TRACE.md)\n"
-		"  -o, --output DIR     a pprof heap profile per report: DIR/heap-PID-N.pb.gz\n"
+		"  -o, --output DIR     a pprof heap profile per report: DIR/heap-PID-N.pb.gz,\n"
+		"                       and DIR/cgo-PID-N.pb.gz for the C heap\n"
 		"  -h, --help           this help\n",
-		DEFAULT_BUDGET);
+		DEFAULT_BUDGET, DEFAULT_CGO_RATE);
 }
 
 static int parse_num(const char *s, double min, double max, double *out)
@@ -99,6 +107,9 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 		{ "mallocgc", no_argument, NULL, 'M' },
 		{ "no-goroutines", no_argument, NULL, 'G' },
 		{ "budget", required_argument, NULL, 'B' },
+		{ "cgo", optional_argument, NULL, 'C' },
+		{ "no-cgo", no_argument, NULL, 'N' },
+		{ "cgo-rate", required_argument, NULL, 'R' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -107,7 +118,9 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 	double v;
 	int c;
 
-	*o = (struct trace_opts){.interval = 10, .top = 10, .budget = DEFAULT_BUDGET};
+	*o = (struct trace_opts){
+		.interval = 10, .top = 10, .budget = DEFAULT_BUDGET, .cgo_rate = DEFAULT_CGO_RATE
+	};
 	while ((c = getopt_long(argc, argv, "p:i:d:n:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -150,6 +163,24 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 				goto bad;
 			o->budget = v;
 			break;
+		case 'C':
+			if (!optarg || !strcmp(optarg, "on"))
+				o->cgo = CGO_ON;
+			else if (!strcmp(optarg, "auto"))
+				o->cgo = CGO_AUTO;
+			else if (!strcmp(optarg, "off"))
+				o->cgo = CGO_OFF;
+			else
+				goto bad;
+			break;
+		case 'N':
+			o->cgo = CGO_OFF;
+			break;
+		case 'R':
+			if (parse_num(optarg, 0, UINT32_MAX, &v))
+				goto bad;
+			o->cgo_rate = v;
+			break;
 		case 'j':
 			o->json = true;
 			break;
@@ -173,6 +204,8 @@ bad:
 	log_err("trace: invalid value '%s' for %s", optarg,
 		c == 'r'   ? "--rate"
 		: c == 'B' ? "--budget"
+		: c == 'C' ? "--cgo"
+		: c == 'R' ? "--cgo-rate"
 		: c == 'p' ? "-p"
 		: c == 'i' ? "-i"
 		: c == 'd' ? "-d"
@@ -926,6 +959,7 @@ static void report_text(struct tracer *tr, const struct goheap_snap *s, const st
 	else
 		heap_text(tr, s, tot);
 	trace_gor_text(tr);
+	trace_cgo_text(tr);
 	fflush(stdout);
 }
 
@@ -1064,6 +1098,7 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
 	}
 	suspects_json(tr, s, tot, root);
 	trace_gor_json(tr, root, cJSON_GetObjectItem(root, "suspects"));
+	trace_cgo_json(tr, root, cJSON_GetObjectItem(root, "suspects"));
 	st = cJSON_AddObjectToObject(root, "stats");
 	if (st) {
 		cJSON_AddNumberToObject(st, "probe_allocs", s->ts.allocs);
@@ -1156,6 +1191,8 @@ static int report(struct tracer *tr)
 		     : 0;
 	if (!err)
 		err = trace_gor_collect(tr);
+	if (!err)
+		err = trace_cgo_collect(tr);
 	if (err) {
 		log_err("reading the BPF maps: %s", strerror(-err));
 		free(tot);
@@ -1184,6 +1221,8 @@ static int report(struct tracer *tr)
 		report_text(tr, &s, tot);
 	if (!err && tr->o.outdir && tr->gh)
 		write_pprof(tr, &s); /* a failed file is a warning, not the end of tracing */
+	if (!err && tr->o.outdir && tr->cgo)
+		trace_cgo_pprof(tr);
 	goheap_snap__release(&s);
 	free(tot);
 	return err;
@@ -1212,6 +1251,7 @@ static int run(struct tracer *tr)
 		if (t >= next_budget) {
 			check_budget(tr);
 			trace_gor_budget(tr);
+			trace_cgo_budget(tr);
 			next_budget = t + 1;
 		}
 		if (t >= next) {
@@ -1292,11 +1332,39 @@ static int attach_goroutines(struct tracer *tr)
 	return err;
 }
 
+/*
+ * C heap tracing: an error when asked for with --cgo, else (automatic, for a target
+ * linked with cgo) a warning and the rest goes on.
+ */
+static int attach_cgo(struct tracer *tr)
+{
+	int err;
+
+	if (!trace_cgo_wanted(tr)) {
+		if (tr->o.cgo == CGO_AUTO)
+			tr->cgo_off = "not linked with cgo (--cgo=on to trace the C heap anyway)";
+		else
+			tr->cgo_off = "--cgo=off";
+		return 0;
+	}
+	err = trace_cgo_attach(tr);
+	if (!err || !target_alive(tr))
+		return err;
+	if (tr->o.cgo == CGO_ON)
+		return err;
+	log_warn("process %d: C heap tracing off, the rest goes on", tr->t->pid);
+	tr->cgo_off = "could not attach to the C allocator (see the log)";
+	return 0;
+}
+
 static int attach(struct tracer *tr)
 {
 	const char *what = NULL;
 	int err;
 
+	err = attach_cgo(tr);
+	if (err)
+		return err;
 	if (tr->heap_off)
 		return attach_goroutines(tr);
 	tr->gh = goheap__open();
@@ -1342,6 +1410,7 @@ int cmd_trace(int argc, char **argv)
 		print_probes(&tr);
 		if (!tr.o.no_goroutines)
 			trace_gor_print_probes(&tr);
+		trace_cgo_print_probes(&tr);
 	}
 	if (!err)
 		err = setup_rate(&tr);
@@ -1364,6 +1433,9 @@ int cmd_trace(int argc, char **argv)
 	err = attach(&tr);
 	if (!err)
 		err = apply_rate(&tr);
+	if (!err)
+		log_info("process %d: attached:%s%s%s", tr.t->pid, tr.gh ? " Go heap" : "",
+			 tr.gor ? " goroutines" : "", tr.cgo ? " C heap" : "");
 	if (!err) {
 		history_setup(&tr);
 		err = run(&tr);
@@ -1377,6 +1449,7 @@ out:
 	rate_restore(&tr);
 	goheap__free(tr.gh);
 	trace_gor_free(&tr);
+	trace_cgo_free(&tr);
 	model__free(tr.model);
 	goheap_snap__release(&tr.base);
 	target__free(tr.t);

@@ -26,6 +26,14 @@
 #define BACKOFF_SHIFT  2
 #define MAX_KEEP_SHIFT 20
 
+/* C heap tracing: --cgo=auto (when the target is linked with cgo), on, off. */
+enum cgo_mode { CGO_AUTO, CGO_ON, CGO_OFF };
+/*
+ * --cgo-rate's default: C allocations are smaller and fewer than Go's; 64 KiB gives a
+ * leak of a few KiB/s enough samples per minute, and the budget guards the rest.
+ */
+#define DEFAULT_CGO_RATE (64 * 1024)
+
 struct trace_opts {
 	pid_t pid;
 	double interval;
@@ -38,10 +46,13 @@ struct trace_opts {
 	bool mallocgc;	/* a probe on every mallocgc, BPF-side sampling */
 	bool no_goroutines;
 	int64_t budget; /* recorded events per second; 0: no limit */
+	enum cgo_mode cgo;
+	int64_t cgo_rate; /* bytes between C heap samples; 0: every allocation */
 	const char *outdir;
 };
 
 struct trace_gor;
+struct trace_cgo;
 
 struct tracer {
 	struct trace_opts o;
@@ -63,6 +74,8 @@ struct tracer {
 	int nreport;
 	struct trace_gor *gor;	/* goroutine tracing (src/trace_gor.c); NULL: off */
 	const char *heap_off;	/* why Go heap tracing is off; NULL: on */
+	struct trace_cgo *cgo;	/* C heap tracing (src/trace_cgo.c); NULL: off */
+	const char *cgo_off;	/* why it is off, when asked for or automatic; NULL: on */
 };
 
 struct frame_out {
@@ -99,5 +112,20 @@ void trace_gor_text(struct tracer *tr);
 void trace_gor_json(struct tracer *tr, cJSON *root, cJSON *suspects);
 void trace_gor_print_probes(struct tracer *tr);
 void trace_gor_free(struct tracer *tr);
+
+/* ---- C heap (src/trace_cgo.c) ---- */
+
+/* Whether --cgo asks for C heap tracing of this target (auto: linked with cgo). */
+bool trace_cgo_wanted(const struct tracer *tr);
+/* Finds the allocator, loads the object, attaches; logs and returns -errno on failure. */
+int trace_cgo_attach(struct tracer *tr);
+void trace_cgo_budget(struct tracer *tr);
+int trace_cgo_collect(struct tracer *tr);
+void trace_cgo_text(struct tracer *tr);
+void trace_cgo_json(struct tracer *tr, cJSON *root, cJSON *suspects);
+/* cgo-PID-N.pb.gz in the -o directory. */
+int trace_cgo_pprof(struct tracer *tr);
+void trace_cgo_print_probes(struct tracer *tr);
+void trace_cgo_free(struct tracer *tr);
 
 #endif

@@ -57,7 +57,7 @@ need_root() {
 # name: lh_goheap_*, lh_gor_*), and our uprobe_events lines (perf-event uprobes leave
 # none; legacy ones would).
 our_progs() {
-	bpftool prog show 2>/dev/null | grep -c -E 'name lh_(goheap|gor)_' || true
+	bpftool prog show 2>/dev/null | grep -c -E 'name lh_(goheap|gor|cheap)_' || true
 }
 our_uprobes() {
 	grep -c 'libbpf_' /sys/kernel/tracing/uprobe_events 2>/dev/null || true

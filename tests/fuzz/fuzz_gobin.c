@@ -2,7 +2,8 @@
 /*
  * libFuzzer target for every reader of untrusted binary bytes: ELF headers and
  * sections, .go.buildinfo, pclntab and the inline tree, moduledata, the x86
- * decoder behind probe sites and runtime globals, and DWARF. A daemon running
+ * decoder behind probe sites and runtime globals, DWARF, and the ELF symbol
+ * tables C frames are named from (elfsym). A daemon running
  * as root reads binaries from untrusted containers: none of this may crash,
  * hang or read out of bounds, whatever the input.
  */
@@ -11,10 +12,27 @@
 
 #include "buildinfo.h"
 #include "elfbin.h"
+#include "elfsym.h"
 #include "globals.h"
 #include "goffsets.h"
 #include "gosym.h"
 #include "hooks.h"
+
+/* A root that does not exist: no debug file is read from the fuzzing machine. */
+static void walk_elfsym(struct elfbin *eb)
+{
+	struct elfsym *es = elfsym__open_elf(eb, "/nonexistent-fuzz-root", "/lib/x.so");
+	struct elfsym_hit hit;
+	size_t n = es ? elfsym__count(es) : 0;
+
+	for (size_t i = 0; i < n && i < 64; i++) {
+		if (elfsym__at(es, i, &hit))
+			continue;
+		elfsym__lookup(es, hit.addr, &hit);
+		elfsym__lookup(es, hit.addr + hit.size, &hit);
+	}
+	elfsym__free(es);
+}
 
 static void walk_symbols(struct gosym *gs)
 {
@@ -38,7 +56,7 @@ static void walk_symbols(struct gosym *gs)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct go_buildinfo bi;
-	struct go_version v = { 1, 22, 0 };
+	struct go_version v = {1, 22, 0};
 	struct go_hooks hooks;
 	struct go_globals globals;
 	struct go_offsets off;
@@ -61,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		globals__resolve(eb, gs, &v, &globals);
 		gosym__free(gs);
 	}
+	walk_elfsym(eb);
 	elfbin__free(eb);
 	return 0;
 }

@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,7 +21,7 @@
 
 static size_t gunzip(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 {
-	z_stream zs = { 0 };
+	z_stream zs = {0};
 	size_t n = 0;
 
 	if (inflateInit2(&zs, 31) != Z_OK) /* gzip only: a zlib stream would fail */
@@ -70,11 +72,11 @@ static void test_exact_bytes(void)
 		0x0a, 0x04, 0x08, 0x01, 0x10, 0x02, /* sample_type {type 1, unit 2} */
 		0x12, 0x0f, 0x0a, 0x01, 0x01,	    /* sample {location_id [1] */
 		0x12, 0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, /* [-1]} */
-		0x22, 0x05, 0x08, 0x01, 0x18, 0xac, 0x02, /* location {id 1, address 300} */
-		0x32, 0x00, 0x32, 0x01, 'x', 0x32, 0x01, 'y', /* string_table "", "x", "y" */
-		0x70, 0x01,				      /* default_sample_type "x" */
+		0x22, 0x05, 0x08, 0x01, 0x18, 0xac, 0x02,      /* location {id 1, address 300} */
+		0x32, 0x00, 0x32, 0x01, 'x',  0x32, 0x01, 'y', /* string_table "", "x", "y" */
+		0x70, 0x01,				       /* default_sample_type "x" */
 	};
-	struct pprof_value_type t = { "x", "y" };
+	struct pprof_value_type t = {"x", "y"};
 	uint64_t pc = 300;
 	int64_t v = -1;
 	uint8_t *gz = NULL, raw[256];
@@ -93,18 +95,18 @@ static void test_exact_bytes(void)
 	CHECK(err == 0 && len > 10, "encode: %d, %zu bytes", err, len);
 	CHECK(gz && gz[0] == 0x1f && gz[1] == 0x8b && gz[2] == 8, "gzip magic and deflate");
 	n = gz ? gunzip(gz, len, raw, sizeof(raw)) : 0;
-	CHECK(n == sizeof(want) && !memcmp(raw, want, n), "profile bytes as the spec gives them (%zu)",
-	      n);
+	CHECK(n == sizeof(want) && !memcmp(raw, want, n),
+	      "profile bytes as the spec gives them (%zu)", n);
 	free(gz);
 	pprof__free(p);
 }
 
 static void test_dedup_and_labels(void)
 {
-	uint64_t a[] = { 0x401000, 0x402000, 0x403000 }, b[] = { 0x401000, 0x402000 };
-	uint64_t c[] = { 0x402000, 0x401000 }; /* 0x401000 as a return address */
-	int64_t v[PPROF_HEAP_NTYPES] = { 1, 2, 3, 4 };
-	struct pprof_label l[] = { { .key = "bytes", .num = 64 }, { .key = "k", .str = "v" } };
+	uint64_t a[] = {0x401000, 0x402000, 0x403000}, b[] = {0x401000, 0x402000};
+	uint64_t c[] = {0x402000, 0x401000}; /* 0x401000 as a return address */
+	int64_t v[PPROF_HEAP_NTYPES] = {1, 2, 3, 4};
+	struct pprof_label l[] = {{.key = "bytes", .num = 64}, {.key = "k", .str = "v"}};
 	uint8_t *gz = NULL, *raw = malloc(1 << 16);
 	struct pprof *p;
 	size_t len = 0, n = 0;
@@ -136,9 +138,9 @@ out:
 
 static void test_args(void)
 {
-	uint64_t pcs[PPROF_MAX_DEPTH + 1] = { 0 };
-	struct pprof_label l = { .key = "k" };
-	int64_t v[PPROF_HEAP_NTYPES] = { 0 };
+	uint64_t pcs[PPROF_MAX_DEPTH + 1] = {0};
+	struct pprof_label l = {.key = "k"};
+	int64_t v[PPROF_HEAP_NTYPES] = {0};
 	struct pprof *p;
 
 	errno = 0;
@@ -165,7 +167,7 @@ static void test_args(void)
 static void test_write(void)
 {
 	char dir[] = "/tmp/test_pprof.XXXXXX", path[64];
-	struct pprof_value_type t = { "a", "b" };
+	struct pprof_value_type t = {"a", "b"};
 	uint8_t *gz = NULL, buf[512];
 	struct pprof *p;
 	size_t len = 0;
@@ -192,8 +194,124 @@ out:
 	pprof__free(p);
 }
 
+/*
+ * The value of varint field inner of every top-level message field outer, in order
+ * (0 when absent), e.g. the mapping_id of each location.
+ */
+static int inner_values(const uint8_t *d, size_t len, int outer, int inner, uint64_t *out, int max)
+{
+	size_t i = 0;
+	int n = 0;
+
+	while (i < len && n < max) {
+		uint64_t key = varint(d, len, &i), v;
+
+		if ((key & 7) != 2) {
+			varint(d, len, &i);
+			continue;
+		}
+		v = varint(d, len, &i);
+		if ((int)(key >> 3) == outer && i + v <= len) {
+			size_t j = i;
+
+			out[n] = 0;
+			while (j < i + v) {
+				uint64_t k = varint(d, i + v, &j), w = varint(d, i + v, &j);
+
+				if ((k & 7) == 2)
+					j += w;
+				else if ((int)(k >> 3) == inner)
+					out[n] = w;
+			}
+			n++;
+		}
+		i += v;
+	}
+	return n;
+}
+
+struct fake_sym {
+	int calls;
+	uint64_t pcs[8];
+	bool rets[8];
+	int fail;
+};
+
+/* 0x1100: C "cfunc"; 0x5100: Go "inl" (x.go:3) inlined into "outer" (x.go:9); else 0. */
+static int fake_frames(void *ctx, uint64_t pc, bool is_return, struct pprof_frame *out, int max)
+{
+	struct fake_sym *fs = ctx;
+
+	if (fs->calls < 8) {
+		fs->pcs[fs->calls] = pc;
+		fs->rets[fs->calls] = is_return;
+	}
+	fs->calls++;
+	if (fs->fail)
+		return fs->fail;
+	if (pc == 0x1100 && max >= 1) {
+		out[0] = (struct pprof_frame){.func = "cfunc"};
+		return 1;
+	}
+	if (pc == 0x5100 && max >= 2) {
+		out[0] = (struct pprof_frame){"inl", "x.go", 3};
+		out[1] = (struct pprof_frame){"outer", "x.go", 9};
+		return 2;
+	}
+	return 0;
+}
+
+static void test_symbolizer(void)
+{
+	struct pprof_mapping ma = {0x1000, 0x2000, 0x0, "/lib/a.so", "ab12"};
+	struct pprof_mapping mb = {0x5000, 0x6000, 0x1000, "/app/exe", "cd34"};
+	struct pprof_value_type t = {"samples", "count"};
+	uint64_t pcs[] = {0x1100, 0x5100, 0x9000}, locmap[8], hasfn[8], hasfile[8];
+	struct fake_sym fs = {0};
+	struct pprof_symbolizer sym = {fake_frames, &fs};
+	uint8_t *gz = NULL, raw[4096];
+	int64_t one = 1;
+	struct pprof *p;
+	size_t len = 0, n = 0;
+	int err;
+
+	p = pprof__new(&t, 1, NULL, 0);
+	if (!p)
+		return;
+	CHECK(pprof__add_mapping(p, &ma) == 1 && pprof__add_mapping(p, &mb) == 2,
+	      "add_mapping: ids 1 and 2");
+	CHECK(!pprof__add_sample(p, pcs, 3, &one, NULL, 0), "a mixed sample");
+	err = pprof__encode_sym(p, &sym, &gz, &len);
+	if (!err)
+		n = gunzip(gz, len, raw, sizeof(raw));
+	CHECK(!err && n > 0, "encode with a symbolizer: %d", err);
+	CHECK(fs.calls == 3 && fs.pcs[0] == 0x1100 && !fs.rets[0] && fs.pcs[1] == 0x5100 &&
+		      fs.rets[1] && fs.pcs[2] == 0x9000 && fs.rets[2],
+	      "the callback gets each pc as recorded, return addresses flagged (%d calls)",
+	      fs.calls);
+	CHECK(count_field(raw, n, 3) == 2, "two mappings: %d", count_field(raw, n, 3));
+	CHECK(inner_values(raw, n, 4, 2, locmap, 8) == 3 && locmap[0] == 1 && locmap[1] == 2 &&
+		      locmap[2] == 0,
+	      "locations in mapping 1, 2, none: %" PRIu64 " %" PRIu64 " %" PRIu64, locmap[0],
+	      locmap[1], locmap[2]);
+	CHECK(count_field(raw, n, 5) == 3, "functions cfunc, inl, outer: %d",
+	      count_field(raw, n, 5));
+	CHECK(inner_values(raw, n, 3, 7, hasfn, 8) == 2 &&
+		      inner_values(raw, n, 3, 8, hasfile, 8) == 2 && hasfn[0] == 1 &&
+		      hasfile[0] == 0 && hasfn[1] == 1 && hasfile[1] == 1,
+	      "C mapping has_functions only, Go mapping has_filenames too");
+	free(gz);
+	gz = NULL;
+	fs.fail = -EIO;
+	CHECK(pprof__encode_sym(p, &sym, &gz, &len) == -EIO && !gz,
+	      "a failing symbolizer fails the write");
+	CHECK(pprof__encode_sym(p, NULL, &gz, &len) == -EINVAL, "no symbolizer: EINVAL");
+	pprof__free(p);
+}
+
 int main(void)
 {
+	test_symbolizer();
 	test_exact_bytes();
 	test_dedup_and_labels();
 	test_args();
