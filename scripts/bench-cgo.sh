@@ -13,9 +13,11 @@
 #   lh-sampled   leakhound trace -p PID --cgo --interval I --json (its default rate)
 #                (a warning when the last report has no cgo_heap)
 # For each: the median pairs per second, ns per pair (wall time of one pair on one
-# thread), the workload's CPU ns per pair, the ratio of ns per pair to untraced, the
-# extra ns per pair, and for traced cases the tracer's CPU time over the measured phase
-# and its peak RSS. Then memleak's extra ns per pair over each leakhound case's.
+# thread), its ratio to untraced and the extra ns per pair; the same of the workload's
+# CPU time per pair (user + system: the probes run in its threads; less disturbed by
+# other load on the machine than wall time); for traced cases the tracer's own CPU
+# time over the measured phase and its peak RSS. Then memleak's extra per pair over
+# each leakhound case's.
 # A leakhound case that `leakhound trace` refuses (no --cgo yet, or it exits before its
 # probes are in place) is printed as "not available"; the other rows are still measured.
 #
@@ -216,29 +218,39 @@ done
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$tmp/results" | median; }
 base=$(col untraced 2)
-printf "%-14s %12s %12s %12s %9s %12s %12s %9s\n" case pairs/s ns/pair cpu-ns/pair ratio extra-ns/pair tracer-cpu-s rss-kb
-declare -A extra
+cbase=$(col untraced 4)
+printf "%-14s %11s %10s %8s %10s %11s %8s %10s %8s %8s\n" case pairs/s ns/pair ratio extra-ns \
+	cpu-ns/pair cpu-ratio extra-cpu tracer-s rss-kb
+declare -A extra cextra
 for c in "${cases[@]}"; do
 	if [ -n "${unavailable[$c]:-}" ]; then
 		printf "%-14s not available (%s)\n" "$c" "${unavailable[$c]}"
 		continue
 	fi
 	ns=$(col "$c" 2)
+	cns=$(col "$c" 4)
 	if [ -z "$base" ]; then
-		printf "%-14s %12.0f %12.1f %12.1f\n" "$c" "$(col "$c" 3)" "$ns" "$(col "$c" 4)"
+		printf "%-14s %11.0f %10.1f %8s %10s %11.1f\n" "$c" "$(col "$c" 3)" "$ns" - - "$cns"
 		continue
 	fi
 	extra[$c]=$(awk -v a="$ns" -v b="$base" 'BEGIN { print a - b }')
+	cextra[$c]=$(awk -v a="$cns" -v b="$cbase" 'BEGIN { print a - b }')
 	if [ "$c" = untraced ]; then
-		printf "%-14s %12.0f %12.1f %12.1f %9.2f %12s\n" "$c" "$(col "$c" 3)" "$ns" "$(col "$c" 4)" 1 -
+		printf "%-14s %11.0f %10.1f %8.2f %10s %11.1f %8.2f %10s\n" "$c" "$(col "$c" 3)" "$ns" 1 - \
+			"$cns" 1 -
 	else
-		printf "%-14s %12.0f %12.1f %12.1f %9.1f %12.1f %12s %9s\n" "$c" "$(col "$c" 3)" "$ns" \
-			"$(col "$c" 4)" "$(awk -v a="$ns" -v b="$base" 'BEGIN { print a / b }')" \
-			"${extra[$c]}" "$(col "$c" 5)" "$(col "$c" 6)"
+		printf "%-14s %11.0f %10.1f %8.1f %10.1f %11.1f %8.1f %10.1f %8s %8s\n" "$c" "$(col "$c" 3)" \
+			"$ns" "$(awk -v a="$ns" -v b="$base" 'BEGIN { print a / b }')" "${extra[$c]}" \
+			"$cns" "$(awk -v a="$cns" -v b="$cbase" 'BEGIN { print a / b }')" "${cextra[$c]}" \
+			"$(col "$c" 5)" "$(col "$c" 6)"
 	fi
 done
 for c in lh-all lh-sampled; do
 	[ -n "${extra[$c]:-}" ] && [ -n "${extra[memleak]:-}" ] || continue
-	awk -v m="${extra[memleak]}" -v l="${extra[$c]}" -v c="$c" \
-		'BEGIN { if (l > 0) printf "memleak / %s, extra ns per pair: %.1fx\n", c, m / l; else printf "memleak / %s: %s adds nothing measurable\n", c, c }'
+	awk -v m="${extra[memleak]}" -v l="${extra[$c]}" -v cm="${cextra[memleak]}" \
+		-v cl="${cextra[$c]}" -v c="$c" 'BEGIN {
+		printf "memleak / %s, extra per pair: ", c
+		if (l > 0) printf "%.1fx in ns", m / l; else printf "%s adds no ns", c
+		if (cl > 0) printf ", %.1fx in CPU ns\n", cm / cl; else printf ", no CPU ns\n"
+	}'
 done

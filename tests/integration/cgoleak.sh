@@ -30,11 +30,11 @@ check_one() {
 	local w=$!
 	pids+=("$w")
 	# its first line once main runs: the C library is mapped by then
-	for i in $(seq 100); do grep -q '^cgoleak: pid' "$t.fx" && break; sleep 0.05; done
+	for i in $(seq 100); do grep -qs '^cgoleak: pid' "$t.fx" && break; sleep 0.05; done
 	"$MEMLEAK" -p "$w" -i 3600 -s > "$t.ml" 2> "$t.err" &
 	local m=$!
 	pids+=("$m")
-	for i in $(seq 100); do grep -q attached "$t.ml" && break; sleep 0.1; done
+	for i in $(seq 100); do grep -qs attached "$t.ml" && break; sleep 0.1; done
 	if ! grep -q attached "$t.ml"; then
 		fail "cgoleak $name: lh-memleak did not attach: $(head -n 3 "$t.err")"
 		return
@@ -68,9 +68,17 @@ check_one() {
 	fi
 	# the stacks with a frame in one of them (the innermost can be in the allocator:
 	# musl's calloc calls malloc, its posix_memalign aligned_alloc)
-	local mb=0 mo=0 word bytes objs pcs pc r lo hi hit
+	# (a stack bpf_get_stackid() could not store, pcs= empty, is unattributed: it
+	# happens when the stack map's bucket is taken, as with the nofp build's stacks
+	# that run through garbage frame pointers)
+	local mb=0 mo=0 ub=0 uo=0 word bytes objs pcs pc r lo hi hit
 	while read -r word bytes objs pcs; do
 		[ "$word" = stack ] || continue
+		if [ "$pcs" = pcs= ]; then
+			ub=$((ub + ${bytes#bytes=}))
+			uo=$((uo + ${objs#objects=}))
+			continue
+		fi
 		hit=
 		for pc in ${pcs//,/ }; do
 			pc=$((${pc#pcs=}))
@@ -86,8 +94,11 @@ check_one() {
 	done < "$t.ml"
 	if [ "$ops" -gt 0 ] && [ "$fb" = "$mb" ] && [ "$fo" = "$mo" ]; then
 		pass "cgoleak $name: $ops operations, $fo objects and $fb bytes outstanding, as lh-memleak sees them"
+	elif [ "$ops" -gt 0 ] && [ "$uo" -gt 0 ] && [ "$fb" -ge "$mb" ] && [ "$fo" -ge "$mo" ] &&
+		[ "$((fb - mb))" -le "$ub" ] && [ "$((fo - mo))" -le "$uo" ]; then
+		pass "cgoleak $name: $ops operations, $fo objects and $fb bytes outstanding; lh-memleak sees $mo, $mb and $uo, $ub without a stack"
 	else
-		fail "cgoleak $name: $ops operations; the fixture holds $fo objects, $fb bytes; lh-memleak sees $mo, $mb"
+		fail "cgoleak $name: $ops operations; the fixture holds $fo objects, $fb bytes; lh-memleak sees $mo, $mb (and $uo, $ub without a stack)"
 	fi
 	if [ "$mode" = realloc ]; then
 		local moved
