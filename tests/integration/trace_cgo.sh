@@ -11,7 +11,9 @@
 #   leaks, sampled: records, cstring and realloc patterns at known rates: the top
 #     cgo_heap suspect's stack has the leaking C and Go functions, its growth is within
 #     25% of the rate the fixture states; balanced (a plateau plus churn) gives no
-#     suspect; cgo-PID-N.pb.gz opens in go tool pprof with the heap sample types and the
+#     suspect; its C built without frame pointers: the suspect still names the C function,
+#     and its stack either reaches the Go caller (RBP left alone) or is marked cut short;
+#     cgo-PID-N.pb.gz opens in go tool pprof with the heap sample types and the
 #     leaking functions;
 #   files deleted since they were mapped (a static binary, a libc) are traced through
 #     /proc/PID/map_files;
@@ -56,7 +58,7 @@ pair_run() { # name bin [env...]
 		-i 1 -n 40 --json > "$tmp/$name.jsonl" 2> "$tmp/$name.err" &
 	lpid=$!
 	if ! wait_for "$tmp/$name.err" "attached:"; then
-		kill "$lpid"
+		kill "$lpid" "$tpid"
 		return
 	fi
 	kill -USR1 "$tpid"
@@ -99,10 +101,10 @@ names+=(pair-classic)
 
 # Leaks, sampled at 4 KiB (4 KiB objects: 63% of them recorded), six 2-s windows and
 # more; balanced with churn for the negative control.
-leak_run() { # name mode args...
-	local name=$1 mode=$2 tpid
-	shift 2
-	"$bin" -mode "$mode" "$@" > "$tmp/$name.target" 2>&1 &
+leak_run() { # name bin mode args...
+	local name=$1 lbin=$2 mode=$3 tpid
+	shift 3
+	"$lbin" -mode "$mode" "$@" > "$tmp/$name.target" 2>&1 &
 	tpid=$!
 	pids+=("$tpid")
 	echo "$tpid" > "$tmp/$name.pid"
@@ -110,6 +112,7 @@ leak_run() { # name mode args...
 	"$LEAKHOUND" trace -p "$tpid" --no-goroutines --cgo-rate 4096 -i 2 -d 17 --json \
 		-o "$tmp/$name.pp" > "$tmp/$name.jsonl" 2> "$tmp/$name.err"
 	echo $? > "$tmp/$name.rc"
+	kill "$tpid"
 }
 # Files deleted (or replaced) since they were mapped: a static binary, a libc.
 del_run() { # name bin [lib-dir]
@@ -140,10 +143,12 @@ if [ -f "$libc" ]; then
 	del_run del-libc "$tmp/dyn-copy" "$tmp/lib" &
 fi
 
-leak_run records records -rate 25 -size 4096 &
-leak_run cstring cstring -rate 25 -size 4096 &
-leak_run realloc realloc -rate 50 -size 4096 -keep 2 &
-leak_run balanced balanced -rate 50 -batch 200 -ring 64 -churn 200 &
+leak_run records "$bin" records -rate 25 -size 4096 &
+leak_run cstring "$bin" cstring -rate 25 -size 4096 &
+leak_run realloc "$bin" realloc -rate 50 -size 4096 -keep 2 &
+leak_run balanced "$bin" balanced -rate 50 -batch 200 -ring 64 -churn 200 &
+nofp=$(fix go1.26 nofp)
+[ -n "$nofp" ] && leak_run nofp "$nofp" records -rate 25 -size 4096 &
 wait
 
 for name in "${names[@]}"; do
@@ -211,6 +216,14 @@ rate_of() { grep -o 'leak_bytes_per_s [0-9]*' "$tmp/$1.target" | awk '{ print $2
 suspect_ok records "$(rate_of records)" malloc lh_record_add main.addRecord
 suspect_ok cstring "$(rate_of cstring)" malloc main.leakCString
 suspect_ok realloc "$(rate_of realloc)" lh_realloc_round main.reallocRound
+if [ -f "$tmp/nofp.rc" ]; then
+	# C without frame pointers: the caller is still there (the return address), the
+	# walk beyond it is not to be trusted and the stack says so
+	suspect_ok nofp "$(rate_of nofp)" malloc lh_record_add
+	check "nofp: the suspect's stack reaches main.addRecord or is marked cut short" \
+		test "$(tail -n 1 "$tmp/nofp.jsonl" | jq '[.suspects[] | select(.kind == "cgo_heap")][0]
+			| .stack_cut or any(.stack[]; .function == "main.addRecord")')" = true
+fi
 check "balanced: no cgo_heap suspect (a plateau and churn)" \
 	test "$(tail -n 1 "$tmp/balanced.jsonl" | jq '[.suspects[] | select(.kind == "cgo_heap")] | length')" = 0
 check "balanced: the churn was traced ($(tail -n 1 "$tmp/balanced.jsonl" | jq .cgo_heap.calls) calls)" \
