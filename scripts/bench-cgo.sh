@@ -8,8 +8,9 @@
 #   memleak-placed  the same with its entry probes where `leakhound info` places them
 #                (lh-memleak -P: glibc's free at +3, a je the kernel emulates, not at
 #                +0, a test it single-steps): what placement alone changes
-#   lh-all       leakhound trace -p PID --cgo --cgo-rate 0 --interval I --json (every
-#                allocation)
+#   lh-all       leakhound trace -p PID --cgo --cgo-rate 0 --budget 0 --interval I
+#                --json (every allocation: without --budget 0 the probe budget, 10000
+#                recorded allocations a second, would back off to one in 4^k)
 #   lh-sampled   leakhound trace -p PID --cgo --interval I --json (its default rate)
 #                (a warning when the last report has no cgo_heap)
 # For each: the median pairs per second, ns per pair (wall time of one pair on one
@@ -141,7 +142,7 @@ one_run() {
 		;;
 	lh-all | lh-sampled)
 		local extra=()
-		[ "$c" = lh-all ] && extra=(--cgo-rate 0)
+		[ "$c" = lh-all ] && extra=(--cgo-rate 0 --budget 0)
 		# shellcheck disable=SC2086
 		"$LEAKHOUND" trace -p "$w" --cgo "${extra[@]}" --interval "$interval" --json \
 			$TRACER_ARGS > "$out.t" 2> "$out.e" &
