@@ -86,6 +86,11 @@ int model__suspects(const struct model *m, struct suspect *out, int max);
 enum model_verdict model__judge(const struct model *m, uint64_t site_id, struct suspect *s);
 const char *model_verdict_name(enum model_verdict v);
 
+/*
+ * The points a site's verdict rests on, oldest first: time (seconds, the model's clock)
+ * and settled live bytes; at most max (the model keeps o.windows). Returns how many.
+ */
+int model__series(const struct model *m, uint64_t site_id, double *t, double *live, int max);
 /* Windows closed with a point, and windows closed with no completed GC. */
 void model__windows(const struct model *m, uint32_t *points, uint32_t *skipped);
 

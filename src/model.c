@@ -463,3 +463,19 @@ void model__windows(const struct model *m, uint32_t *points, uint32_t *skipped)
 	*points = m->points;
 	*skipped = m->skipped;
 }
+
+int model__series(const struct model *m, uint64_t site_id, double *t, double *live, int max)
+{
+	struct site *s = find(m, site_id);
+	int n = 0;
+
+	if (!s)
+		return 0;
+	for (uint32_t i = 0; i < s->n && n < max; i++, n++) {
+		const struct point *p = at(s, i, m->o.windows);
+
+		t[n] = p->t;
+		live[n] = p->live;
+	}
+	return n;
+}

@@ -777,17 +777,6 @@ static void site_alloc(struct tracer *tr, const struct goheap_site *x, int64_t *
 	mprof__scale(x->stack.allocs, x->stack.alloc_bytes, tr->rate, objects, bytes);
 }
 
-struct totals {
-	double inuse_bytes, inuse_objects, recent_bytes;
-	double alloc_bytes, alloc_objects;
-	uint32_t numgc;
-	bool have_numgc;
-	uint64_t events, drops;
-	int nsuspects;
-	struct suspect suspects[MAX_SUSPECTS];
-	uint32_t windows, skipped;
-};
-
 static int read_numgc(struct tracer *tr, uint32_t *numgc)
 {
 	const struct go_global *ms = &tr->t->bin->globals.global[GLOBAL_MEMSTATS];
@@ -798,7 +787,7 @@ static int read_numgc(struct tracer *tr, uint32_t *numgc)
 	return target__read(tr->t, ms->addr + tr->t->bias + off, numgc, sizeof(*numgc));
 }
 
-static void compute_totals(struct tracer *tr, const struct goheap_snap *s, struct totals *tot)
+static void compute_totals(struct tracer *tr, const struct goheap_snap *s, struct trace_totals *tot)
 {
 	for (size_t i = 0; i < s->nsites; i++) {
 		int64_t ao = 0, ab = 0;
@@ -822,7 +811,7 @@ static void compute_totals(struct tracer *tr, const struct goheap_snap *s, struc
  * last completed GC's mark), then the suspects. Without a GC since the last window the
  * model adds no point (-EAGAIN) and the suspects stay as they were.
  */
-static void run_model(struct tracer *tr, const struct goheap_snap *s, struct totals *tot)
+static void run_model(struct tracer *tr, const struct goheap_snap *s, struct trace_totals *tot)
 {
 	uint64_t now = trace_mono_ns();
 
@@ -874,7 +863,7 @@ static void print_stack(struct tracer *tr, const struct goheap_site *site)
 	trace_print_frames(fr, k, "    ");
 }
 
-static void heap_text(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
+static void heap_text(struct tracer *tr, const struct goheap_snap *s, const struct trace_totals *tot)
 {
 	size_t n = s->nsites < (size_t)tr->o.top ? s->nsites : (size_t)tr->o.top;
 
@@ -950,7 +939,7 @@ static void heap_text(struct tracer *tr, const struct goheap_snap *s, const stru
 	}
 }
 
-static void report_text(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
+static void report_text(struct tracer *tr, const struct goheap_snap *s, const struct trace_totals *tot)
 {
 	printf("\n=== leakhound trace: pid %d %s (%s), report %d at +%.0fs\n", tr->t->pid,
 	       tr->t->exe, tr->t->bin->bi.version_str, tr->nreport, trace_now_s(&tr->start));
@@ -990,7 +979,7 @@ static cJSON *stack_json(struct tracer *tr, const struct goheap_site *site)
 }
 
 static void suspects_json(struct tracer *tr, const struct goheap_snap *s,
-			  const struct totals *tot, cJSON *root)
+			  const struct trace_totals *tot, cJSON *root)
 {
 	cJSON *a = cJSON_AddArrayToObject(root, "suspects");
 
@@ -1007,6 +996,7 @@ static void suspects_json(struct tracer *tr, const struct goheap_snap *s,
 		cJSON_AddNumberToObject(o, "oldest_age_s", x->oldest_age_s);
 		cJSON_AddNumberToObject(o, "confidence", x->confidence);
 		cJSON_AddNumberToObject(o, "windows", x->windows);
+		cJSON_AddItemToObject(o, "series", trace_series_json(tr->model, x->site_id));
 		cJSON_AddItemToObject(o, "stack", stack_json(tr, site_by_key(s, x->site_id)));
 		cJSON_AddItemToArray(a, o);
 	}
@@ -1054,15 +1044,16 @@ static void budget_json(struct tracer *tr, cJSON *root)
 		cJSON_AddNullToObject(b, "last");
 }
 
-static int report_json(struct tracer *tr, const struct goheap_snap *s, const struct totals *tot)
+static cJSON *build_json(struct tracer *tr, const struct goheap_snap *s,
+			 const struct trace_totals *tot)
 {
 	cJSON *root = cJSON_CreateObject(), *gh, *st;
-	char tbuf[32], *out;
+	char tbuf[32];
 	time_t now = time(NULL);
 	struct tm tm;
 
 	if (!root)
-		return -ENOMEM;
+		return NULL;
 	gmtime_r(&now, &tm);
 	strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	cJSON_AddNumberToObject(root, "schema", 1);
@@ -1113,7 +1104,51 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
 			cJSON_AddNumberToObject(st, stat_names[i], s->stats[i]);
 	}
 	budget_json(tr, root);
-	out = cJSON_PrintUnformatted(root);
+	return root;
+}
+
+cJSON *trace_series_json(const struct model *m, uint64_t site_id)
+{
+	double t[32], live[32];
+	int n = m ? model__series(m, site_id, t, live, 32) : 0;
+	cJSON *a = cJSON_CreateArray();
+
+	for (int i = 0; a && i < n; i++) {
+		cJSON *p = cJSON_CreateArray();
+
+		if (!p)
+			break;
+		cJSON_AddItemToArray(p, cJSON_CreateNumber(t[i]));
+		cJSON_AddItemToArray(p, cJSON_CreateNumber(live[i]));
+		cJSON_AddItemToArray(a, p);
+	}
+	return a;
+}
+
+void trace_heap_summary(struct tracer *tr, struct trace_summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (!tr->gh || !tr->htot)
+		return;
+	s->on = true;
+	s->live = tr->htot->inuse_bytes;
+	s->objects = tr->htot->inuse_objects;
+	s->nsuspects = tr->htot->nsuspects;
+	s->top_growth = tr->htot->nsuspects ? tr->htot->suspects[0].growth_per_s : 0;
+	s->drops = tr->htot->drops;
+}
+
+cJSON *trace_report_json(struct tracer *tr)
+{
+	return tr->htot ? build_json(tr, &tr->hsnap, tr->htot) : NULL;
+}
+
+static int report_json(struct tracer *tr, const struct goheap_snap *s,
+		       const struct trace_totals *tot)
+{
+	cJSON *root = build_json(tr, s, tot);
+	char *out = root ? cJSON_PrintUnformatted(root) : NULL;
+
 	cJSON_Delete(root);
 	if (!out)
 		return -ENOMEM;
@@ -1129,17 +1164,16 @@ static int report_json(struct tracer *tr, const struct goheap_snap *s, const str
  * non-runtime frame (pprof's trim); that pc, a return address, is passed as ret - 1 since
  * the writer takes the first pc as an instruction address.
  */
-static int write_pprof(struct tracer *tr, const struct goheap_snap *s)
+static struct pprof *heap_profile(struct tracer *tr, const struct goheap_snap *s)
 {
 	struct pprof_mapping map;
 	struct pprof *p;
-	char path[4096];
 	int err = 0;
 
 	p = pprof__new(pprof_heap_types, PPROF_HEAP_NTYPES, &pprof_heap_period_type,
 		       tr->rate > 0 ? tr->rate : 1);
 	if (!p)
-		return -errno;
+		return NULL;
 	if (!pprof_mapping_of(tr->t->bin, tr->t->exe, &map))
 		pprof__set_mapping(p, &map);
 	for (size_t i = 0; i < s->nsites && !err; i++) {
@@ -1165,20 +1199,48 @@ static int write_pprof(struct tracer *tr, const struct goheap_snap *s)
 		v[PPROF_INUSE_SPACE] = (int64_t)x->inuse_bytes;
 		err = pprof__add_sample(p, pcs, n, v, NULL, 0);
 	}
+	if (err) {
+		pprof__free(p);
+		errno = -err;
+		return NULL;
+	}
+	return p;
+}
+
+int trace_heap_pprof(struct tracer *tr, uint8_t **buf, size_t *len)
+{
+	struct pprof *p;
+	int err;
+
+	if (!tr->gh || !tr->htot)
+		return -ENOENT;
+	p = heap_profile(tr, &tr->hsnap);
+	if (!p)
+		return -errno;
+	err = pprof__encode(p, tr->t->bin->sym, buf, len);
+	pprof__free(p);
+	return err;
+}
+
+static int write_pprof(struct tracer *tr, const struct goheap_snap *s)
+{
+	struct pprof *p = heap_profile(tr, s);
+	char path[4096];
+	int err;
+
 	snprintf(path, sizeof(path), "%s/heap-%d-%d.pb.gz", tr->o.outdir, tr->t->pid,
 		 tr->nreport);
-	if (!err)
-		err = pprof__write(p, tr->t->bin->sym, path);
+	err = p ? pprof__write(p, tr->t->bin->sym, path) : -errno;
 	pprof__free(p);
 	if (err)
 		log_warn("cannot write %s: %s", path, strerror(-err));
 	return err;
 }
 
-static int report(struct tracer *tr)
+int trace_collect(struct tracer *tr)
 {
 	struct goheap_snap s;
-	struct totals *tot;
+	struct trace_totals *tot;
 	int err;
 
 	tot = calloc(1, sizeof(*tot));
@@ -1194,7 +1256,7 @@ static int report(struct tracer *tr)
 	if (!err)
 		err = trace_cgo_collect(tr);
 	if (err) {
-		log_err("reading the BPF maps: %s", strerror(-err));
+		log_err("process %d: reading the BPF maps: %s", tr->t->pid, strerror(-err));
 		free(tot);
 		return err;
 	}
@@ -1215,58 +1277,81 @@ static int report(struct tracer *tr)
 	run_model(tr, &s, tot);
 	if (s.nsites) /* in --mallocgc: by allocations */
 		qsort(s.sites, s.nsites, sizeof(*s.sites), cmp_inuse);
+	goheap_snap__release(&tr->hsnap);
+	free(tr->htot);
+	tr->hsnap = s;
+	tr->htot = tot;
+	return 0;
+}
+
+static int report(struct tracer *tr)
+{
+	int err = trace_collect(tr);
+
+	if (err || tr->quiet)
+		return err;
 	if (tr->o.json)
-		err = report_json(tr, &s, tot);
+		err = report_json(tr, &tr->hsnap, tr->htot);
 	else
-		report_text(tr, &s, tot);
+		report_text(tr, &tr->hsnap, tr->htot);
 	if (!err && tr->o.outdir && tr->gh)
-		write_pprof(tr, &s); /* a failed file is a warning, not the end of tracing */
+		write_pprof(tr, &tr->hsnap); /* a failed file is a warning, not the end */
 	if (!err && tr->o.outdir && tr->cgo)
 		trace_cgo_pprof(tr);
-	goheap_snap__release(&s);
-	free(tot);
 	return err;
 }
 
 /* ---- the loop ---- */
 
+bool trace_alive(struct tracer *tr)
+{
+	return target_alive(tr);
+}
+
+int trace_tick(struct tracer *tr)
+{
+	double t = trace_now_s(&tr->start);
+	int err;
+
+	if (t >= tr->next_budget) {
+		check_budget(tr);
+		trace_gor_budget(tr);
+		trace_cgo_budget(tr);
+		tr->next_budget = t + 1;
+	}
+	if (t < tr->next_report)
+		return 0;
+	err = report(tr);
+	while (tr->next_report <= t)
+		tr->next_report += tr->o.interval;
+	return err ? err : 1;
+}
+
 static int run(struct tracer *tr)
 {
-	double next = tr->o.interval, next_budget = 1;
 	bool alive = true;
 	int err = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &tr->start);
 	while (!stop_flag) {
 		struct timespec nap = { 0, 100 * 1000 * 1000 };
-		double t;
 
 		nanosleep(&nap, NULL);
-		t = trace_now_s(&tr->start);
 		alive = target_alive(tr);
 		if (!alive)
 			break;
-		if (tr->o.duration && t >= tr->o.duration)
+		if (tr->o.duration && trace_now_s(&tr->start) >= tr->o.duration)
 			break;
-		if (t >= next_budget) {
-			check_budget(tr);
-			trace_gor_budget(tr);
-			trace_cgo_budget(tr);
-			next_budget = t + 1;
-		}
-		if (t >= next) {
-			err = report(tr);
-			if (err)
-				return err;
-			next += tr->o.interval;
-		}
+		err = trace_tick(tr);
+		if (err < 0)
+			return err;
 	}
 	if (!alive) {
 		log_info("process %d exited", tr->t->pid);
 		return 0;
 	}
 	/* a last report for the stretch since the previous one */
-	if (!tr->nreport || trace_now_s(&tr->start) - (next - tr->o.interval) > 0.5)
+	if (!tr->nreport ||
+	    trace_now_s(&tr->start) - (tr->next_report - tr->o.interval) > 0.5)
 		err = report(tr);
 	return err;
 }
@@ -1367,7 +1452,9 @@ static int attach(struct tracer *tr)
 		return err;
 	if (tr->heap_off)
 		return attach_goroutines(tr);
-	tr->gh = goheap__open();
+	if (tr->sh && !tr->sh->gh)
+		tr->sh->gh = goheap__open();
+	tr->gh = tr->sh ? tr->sh->gh : goheap__open();
 	if (!tr->gh) {
 		err = -errno;
 		log_err("cannot load the BPF object: %s%s", strerror(-err),
@@ -1393,6 +1480,72 @@ static int attach(struct tracer *tr)
 	if (!tr->o.no_goroutines && trace_gor_attach(tr) && target_alive(tr))
 		log_warn("process %d: goroutine tracing off, Go heap tracing goes on", tr->t->pid);
 	return 0;
+}
+
+/* After the dry-run point: the model, the probes, then sampling on, the clock. */
+static int start_tracing(struct tracer *tr)
+{
+	int err;
+
+	if (!tr->o.mallocgc && !tr->heap_off) {
+		tr->model = model__new(NULL);
+		if (!tr->model) {
+			err = -errno;
+			log_err("leak model: %s", strerror(errno));
+			return err;
+		}
+	}
+	/* probes first, then sampling on: no sampled object is missed between the two */
+	err = attach(tr);
+	if (!err)
+		err = apply_rate(tr);
+	if (err)
+		return err;
+	log_info("process %d: attached:%s%s%s", tr->t->pid, tr->gh ? " Go heap" : "",
+		 tr->gor ? " goroutines" : "", tr->cgo ? " C heap" : "");
+	history_setup(tr);
+	clock_gettime(CLOCK_MONOTONIC, &tr->start);
+	tr->next_report = tr->o.interval;
+	tr->next_budget = 1;
+	return 0;
+}
+
+int trace_start(struct tracer *tr)
+{
+	int err = open_target(tr);
+
+	if (!err)
+		err = check_target(tr);
+	if (!err)
+		err = setup_rate(tr);
+	if (!err)
+		err = start_tracing(tr);
+	return err;
+}
+
+/*
+ * The rate first: taking the uprobes down waits for a grace period per probe (0.1 s and
+ * more each); a target that exits meanwhile, or a leakhound killed then, would otherwise
+ * keep the rate leakhound set. Samples taken in between are harmless.
+ */
+void trace_stop(struct tracer *tr)
+{
+	rate_restore(tr);
+	if (tr->sh && tr->gh && tr->t)
+		goheap__detach(tr->gh, tr->t->pid);
+	else if (!tr->sh)
+		goheap__free(tr->gh);
+	tr->gh = NULL;
+	trace_gor_free(tr);
+	trace_cgo_free(tr);
+	model__free(tr->model);
+	tr->model = NULL;
+	goheap_snap__release(&tr->base);
+	goheap_snap__release(&tr->hsnap);
+	free(tr->htot);
+	tr->htot = NULL;
+	target__free(tr->t);
+	tr->t = NULL;
 }
 
 int cmd_trace(int argc, char **argv)
@@ -1421,37 +1574,10 @@ int cmd_trace(int argc, char **argv)
 		log_err("-o %s: %s", tr.o.outdir, strerror(errno));
 		goto out;
 	}
-	if (!tr.o.mallocgc && !tr.heap_off) {
-		tr.model = model__new(NULL);
-		if (!tr.model) {
-			err = -errno;
-			log_err("leak model: %s", strerror(errno));
-			goto out;
-		}
-	}
-	/* probes first, then sampling on: no sampled object is missed between the two */
-	err = attach(&tr);
+	err = start_tracing(&tr);
 	if (!err)
-		err = apply_rate(&tr);
-	if (!err)
-		log_info("process %d: attached:%s%s%s", tr.t->pid, tr.gh ? " Go heap" : "",
-			 tr.gor ? " goroutines" : "", tr.cgo ? " C heap" : "");
-	if (!err) {
-		history_setup(&tr);
 		err = run(&tr);
-	}
 out:
-	/*
-	 * The rate first: taking the uprobes down waits for a grace period per probe (0.1 s
-	 * and more each); a target that exits meanwhile, or a leakhound killed then, would
-	 * otherwise keep the rate leakhound set. Samples taken in between are harmless.
-	 */
-	rate_restore(&tr);
-	goheap__free(tr.gh);
-	trace_gor_free(&tr);
-	trace_cgo_free(&tr);
-	model__free(tr.model);
-	goheap_snap__release(&tr.base);
-	target__free(tr.t);
+	trace_stop(&tr);
 	return err ? 1 : 0;
 }

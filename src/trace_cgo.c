@@ -135,7 +135,9 @@ int trace_cgo_attach(struct tracer *tr)
 	c->opt.budget = tr->o.budget;
 	c->model = new_model(c->opt.rate);
 	c->ps = procsym__open(tr->t);
-	c->ch = cheap__open();
+	if (tr->sh && !tr->sh->ch)
+		tr->sh->ch = cheap__open();
+	c->ch = tr->sh ? tr->sh->ch : cheap__open();
 	if (!c->model || !c->ps || !c->ch) {
 		err = -errno;
 		log_err("C heap tracing: %s", strerror(-err));
@@ -150,7 +152,10 @@ int trace_cgo_attach(struct tracer *tr)
 	tr->cgo = c;
 	return 0;
 fail:
-	cheap__free(c->ch);
+	if (tr->sh && c->ch)
+		cheap__detach(c->ch, tr->t->pid);
+	else if (!tr->sh)
+		cheap__free(c->ch);
 	procsym__free(c->ps);
 	model__free(c->model);
 	free(c);
@@ -163,7 +168,10 @@ void trace_cgo_free(struct tracer *tr)
 
 	if (!c)
 		return;
-	cheap__free(c->ch);
+	if (tr->sh)
+		cheap__detach(c->ch, tr->t->pid);
+	else
+		cheap__free(c->ch);
 	procsym__free(c->ps);
 	model__free(c->model);
 	goheap_snap__release(&c->snap);
@@ -498,6 +506,7 @@ void trace_cgo_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 		cJSON_AddNumberToObject(o, "oldest_age_s", x->oldest_age_s);
 		cJSON_AddNumberToObject(o, "confidence", x->confidence);
 		cJSON_AddNumberToObject(o, "windows", x->windows);
+		cJSON_AddItemToObject(o, "series", trace_series_json(c->model, x->site_id));
 		cJSON_AddItemToObject(o, "stack",
 				      site_stack_json(c, site_by_id(&c->snap, x->site_id), o));
 		cJSON_AddItemToArray(suspects, o);
@@ -508,18 +517,15 @@ void trace_cgo_json(struct tracer *tr, cJSON *root, cJSON *suspects)
  * cgo-<pid>-<n>.pb.gz: the Go heap profile's sample types, in its order, over the live
  * sampled C objects; stacks as the frame-pointer walk gave them (runtime addresses).
  */
-int trace_cgo_pprof(struct tracer *tr)
+static struct pprof *cgo_profile(struct trace_cgo *c)
 {
-	struct trace_cgo *c = tr->cgo;
-	struct pprof_symbolizer sym = { procsym__pprof_symbolizer, c->ps };
 	struct pprof *p;
-	char path[4096];
 	int err = 0;
 
 	p = pprof__new(pprof_heap_types, PPROF_HEAP_NTYPES, &pprof_heap_period_type,
 		       c->opt.rate > 1 ? c->opt.rate : 1);
 	if (!p)
-		return -errno;
+		return NULL;
 	err = procsym__add_pprof_mappings(c->ps, p);
 	for (size_t i = 0; i < c->snap.nsites && !err; i++) {
 		const struct goheap_site *x = &c->snap.sites[i];
@@ -532,11 +538,59 @@ int trace_cgo_pprof(struct tracer *tr)
 		v[PPROF_INUSE_SPACE] = (int64_t)x->inuse_bytes;
 		err = pprof__add_sample(p, (const uint64_t *)x->stack.pcs, x->stack.nr, v, NULL, 0);
 	}
+	if (err) {
+		pprof__free(p);
+		errno = -err;
+		return NULL;
+	}
+	return p;
+}
+
+int trace_cgo_pprof_buf(struct tracer *tr, uint8_t **buf, size_t *len)
+{
+	struct trace_cgo *c = tr->cgo;
+	struct pprof_symbolizer sym;
+	struct pprof *p;
+	int err;
+
+	if (!c)
+		return -ENOENT;
+	sym = (struct pprof_symbolizer){ procsym__pprof_symbolizer, c->ps };
+	p = cgo_profile(c);
+	if (!p)
+		return -errno;
+	err = pprof__encode_sym(p, &sym, buf, len);
+	pprof__free(p);
+	return err;
+}
+
+int trace_cgo_pprof(struct tracer *tr)
+{
+	struct trace_cgo *c = tr->cgo;
+	struct pprof_symbolizer sym = { procsym__pprof_symbolizer, c->ps };
+	struct pprof *p = cgo_profile(c);
+	char path[4096];
+	int err;
+
 	snprintf(path, sizeof(path), "%s/cgo-%d-%d.pb.gz", tr->o.outdir, tr->t->pid, tr->nreport);
-	if (!err)
-		err = pprof__write_sym(p, &sym, path);
+	err = p ? pprof__write_sym(p, &sym, path) : -errno;
 	pprof__free(p);
 	if (err)
 		log_warn("cannot write %s: %s", path, strerror(-err));
 	return err;
+}
+
+void trace_cgo_summary(struct tracer *tr, struct trace_summary *s)
+{
+	struct trace_cgo *c = tr->cgo;
+
+	memset(s, 0, sizeof(*s));
+	if (!c)
+		return;
+	s->on = true;
+	s->live = c->inuse_bytes;
+	s->objects = c->inuse_objects;
+	s->nsuspects = c->nsuspects;
+	s->top_growth = c->nsuspects ? c->suspects[0].growth_per_s : 0;
+	s->drops = c->drops;
 }

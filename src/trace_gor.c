@@ -152,7 +152,9 @@ int trace_gor_attach(struct tracer *tr)
 	if (!g)
 		return -ENOMEM;
 	g->model = new_model();
-	g->gt = gortrace__open();
+	if (tr->sh && !tr->sh->gt)
+		tr->sh->gt = gortrace__open();
+	g->gt = tr->sh ? tr->sh->gt : gortrace__open();
 	if (!g->model || !g->gt) {
 		err = -errno;
 		log_err("goroutine tracing: %s", strerror(-err));
@@ -169,7 +171,10 @@ int trace_gor_attach(struct tracer *tr)
 	remember_attach(tr, g);
 	return 0;
 fail:
-	gortrace__free(g->gt);
+	if (tr->sh)
+		gortrace__detach(g->gt, tr->t->pid);
+	else
+		gortrace__free(g->gt);
 	model__free(g->model);
 	free(g);
 	return err;
@@ -181,7 +186,10 @@ void trace_gor_free(struct tracer *tr)
 
 	if (!g)
 		return;
-	gortrace__free(g->gt);
+	if (tr->sh)
+		gortrace__detach(g->gt, tr->t->pid);
+	else
+		gortrace__free(g->gt);
 	model__free(g->model);
 	gor_snap__release(&g->snap);
 	goroutines__release(&g->gs);
@@ -902,7 +910,23 @@ void trace_gor_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 		cJSON_AddNumberToObject(j, "median_age_s", s ? s->median_age_s : 0);
 		cJSON_AddNumberToObject(j, "confidence", x->confidence);
 		cJSON_AddNumberToObject(j, "windows", x->windows);
+		cJSON_AddItemToObject(j, "series", trace_series_json(g->model, x->site_id));
 		site_json(tr, s, j);
 		cJSON_AddItemToArray(suspects, j);
 	}
+}
+
+void trace_gor_summary(struct tracer *tr, struct trace_summary *s)
+{
+	struct trace_gor *g = tr->gor;
+
+	memset(s, 0, sizeof(*s));
+	if (!g)
+		return;
+	s->on = true;
+	s->live = g->have_snap ? g->gs.user : g->live;
+	s->nsuspects = g->nsuspects;
+	s->top_growth = g->nsuspects ? g->suspects[0].growth_per_s : 0;
+	for (int i = 0; i < LH_STAT__COUNT; i++)
+		s->drops += g->snap.stats[i];
 }

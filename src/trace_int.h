@@ -12,6 +12,7 @@
 #include "goheap.h"
 #include "gortrace.h"
 #include "gosym.h"
+#include "model.h"
 
 /* runtime/mprof.go: MemProfileRate's default, 512 KiB, also what we turn sampling on with */
 #define DEFAULT_RATE (512 * 1024)
@@ -53,6 +54,30 @@ struct trace_opts {
 
 struct trace_gor;
 struct trace_cgo;
+struct gortrace;
+struct cheap;
+
+/*
+ * The BPF objects of several tracers in one process (the daemon): each loaded once, on
+ * first use, shared by every target (DESIGN.md §2). A tracer without one loads its own.
+ */
+struct trace_shared {
+	struct goheap *gh;
+	struct gortrace *gt;
+	struct cheap *ch;
+};
+
+/* The Go heap part of the last report. */
+struct trace_totals {
+	double inuse_bytes, inuse_objects, recent_bytes;
+	double alloc_bytes, alloc_objects;
+	uint32_t numgc;
+	bool have_numgc;
+	uint64_t events, drops;
+	int nsuspects;
+	struct suspect suspects[MAX_SUSPECTS];
+	uint32_t windows, skipped;
+};
 
 struct tracer {
 	struct trace_opts o;
@@ -75,6 +100,12 @@ struct tracer {
 	struct trace_gor *gor;	/* goroutine tracing (src/trace_gor.c); NULL: off */
 	const char *heap_off;	/* why Go heap tracing is off; NULL: on */
 	struct trace_cgo *cgo;	/* C heap tracing (src/trace_cgo.c); NULL: off */
+	struct trace_shared *sh; /* BPF objects shared with other tracers; NULL: its own */
+	bool quiet;		/* nothing on stdout (the daemon) */
+	/* the last report, kept until the next one (trace_collect) */
+	struct goheap_snap hsnap;
+	struct trace_totals *htot;
+	double next_report, next_budget;
 	const char *cgo_off;	/* why it is off, when asked for or automatic; NULL: on */
 };
 
@@ -99,6 +130,39 @@ double trace_now_s(const struct timespec *since);
 struct go_hook;
 void trace_print_probe(const struct go_hook *h);
 uint64_t trace_mono_ns(void);
+
+/*
+ * A tracer's life, shared by `leakhound trace` and the daemon: trace_start() opens the
+ * target tr->o.pid, checks it, attaches and turns sampling on; trace_tick() every 100 ms
+ * or so does the budget checks and, each interval, trace_collect(); trace_stop() puts the
+ * rate back and detaches. Errors are logged; -errno.
+ */
+int trace_start(struct tracer *tr);
+/* 1 when a report was collected, 0 when not yet due, -errno on failure. */
+int trace_tick(struct tracer *tr);
+void trace_stop(struct tracer *tr);
+bool trace_alive(struct tracer *tr);
+/* Reads the maps and runs the models: a report's data, kept in tr until the next. */
+int trace_collect(struct tracer *tr);
+/* The last collected report as `--json` prints it. */
+cJSON *trace_report_json(struct tracer *tr);
+/* The last report's Go heap profile (heap-PID-N.pb.gz), gzip'd, malloc'd. */
+int trace_heap_pprof(struct tracer *tr, uint8_t **buf, size_t *len);
+
+/* One part of a tracer (Go heap, goroutines, C heap) at its last report. */
+struct trace_summary {
+	bool on;
+	double live;	     /* bytes (heaps: settled, scaled), goroutines (count) */
+	double objects;	     /* heaps: live objects */
+	int nsuspects;
+	double top_growth;   /* growth_per_s of the strongest suspect; 0: none */
+	uint64_t drops;	     /* failure counters (the object's, all targets) */
+};
+void trace_heap_summary(struct tracer *tr, struct trace_summary *s);
+void trace_gor_summary(struct tracer *tr, struct trace_summary *s);
+void trace_cgo_summary(struct tracer *tr, struct trace_summary *s);
+/* [[t, live], ...]: the points a suspect rests on, oldest first, t in seconds. */
+cJSON *trace_series_json(const struct model *m, uint64_t site_id);
 
 /* ---- goroutines (src/trace_gor.c) ---- */
 
@@ -125,6 +189,8 @@ void trace_cgo_text(struct tracer *tr);
 void trace_cgo_json(struct tracer *tr, cJSON *root, cJSON *suspects);
 /* cgo-PID-N.pb.gz in the -o directory. */
 int trace_cgo_pprof(struct tracer *tr);
+/* The last report's C heap profile, gzip'd, malloc'd; -ENOENT when the C heap is off. */
+int trace_cgo_pprof_buf(struct tracer *tr, uint8_t **buf, size_t *len);
 void trace_cgo_print_probes(struct tracer *tr);
 void trace_cgo_free(struct tracer *tr);
 
