@@ -98,4 +98,15 @@ const char *goroutine_status_name(uint32_t status);
  */
 const char *goroutine_state(const struct goroutine_snapshot *s, const struct goroutine *g);
 
+/*
+ * A snapshot of t's goroutines rendered as the runtime's /debug/pprof/goroutine does:
+ * the gzip'd profile, debug=1 (grouped by stack) or debug=2 (one by one), into a
+ * malloc'd buffer. 0, or -errno (goroutines__snapshot's, -ENOMEM).
+ */
+enum goroutines_format {
+	GOROUTINES_PPROF,
+	GOROUTINES_DEBUG1,
+	GOROUTINES_DEBUG2,
+};
+int goroutines_render(struct target *t, enum goroutines_format fmt, char **buf, size_t *len);
 #endif

@@ -56,6 +56,7 @@ struct gor {
 	struct group *groups; /* by count, descending */
 	size_t ngroups;
 	int wrapper_id; /* funcID of compiler-generated wrappers, -1: unknown */
+	FILE *out;	/* text output */
 };
 
 static void usage(FILE *out)
@@ -325,9 +326,9 @@ static void print_header(const struct gor *gr)
 {
 	const struct goroutine_snapshot *s = &gr->s;
 
-	printf("leakhound goroutines: pid %d %s (%s)\n", gr->t->pid, gr->t->exe,
+	fprintf(gr->out, "leakhound goroutines: pid %d %s (%s)\n", gr->t->pid, gr->t->exe,
 	       gr->t->bin->bi.version_str);
-	printf("goroutines: %u user (runtime.NumGoroutine), %u system; %" PRIu64
+	fprintf(gr->out, "goroutines: %u user (runtime.NumGoroutine), %u system; %" PRIu64
 	       " gs in allgs, %u dead; not read: %u unreadable, %u changing (torn); "
 	       "stacks cut short: %u; snapshot %.1f ms\n",
 	       s->user, s->system, s->allglen, s->dead, s->unreadable, s->torn, s->stack_errors,
@@ -357,16 +358,16 @@ static void print_group_states(const struct gor *gr, const struct group *grp)
 		else
 			more++;
 	}
-	printf("# state:");
+	fprintf(gr->out, "# state:");
 	for (size_t j = 0; j < n; j++)
-		printf("%s %s %zu", j ? "," : "", names[j], counts[j]);
+		fprintf(gr->out, "%s %s %zu", j ? "," : "", names[j], counts[j]);
 	if (more)
-		printf(", other %zu", more);
+		fprintf(gr->out, ", other %zu", more);
 	if (oldest >= 0) {
-		printf("; longest wait ");
-		print_wait(oldest, stdout);
+		fprintf(gr->out, "; longest wait ");
+		print_wait(oldest, gr->out);
 	}
-	printf("\n");
+	fprintf(gr->out, "\n");
 }
 
 /* Creating functions of a group's goroutines, most frequent first (up to 3). */
@@ -391,14 +392,14 @@ static void print_group_creators(const struct gor *gr, const struct group *grp)
 			names[n] = fn.name, counts[n++] = 1;
 	}
 	for (size_t j = 0; j < n; j++)
-		printf("# created by %s (%zu)\n", names[j], counts[j]);
+		fprintf(gr->out, "# created by %s (%zu)\n", names[j], counts[j]);
 }
 
 static void print_groups(struct gor *gr)
 {
 	struct frame fr[MAX_FRAMES];
 
-	printf("goroutine profile: total %zu\n", gr->norder);
+	fprintf(gr->out, "goroutine profile: total %zu\n", gr->norder);
 	for (size_t k = 0; k < gr->ngroups; k++) {
 		const struct group *grp = &gr->groups[k];
 		const struct goroutine *g = &gr->s.g[gr->order[grp->first]];
@@ -406,21 +407,21 @@ static void print_groups(struct gor *gr)
 		int n = stack_frames(gr, g, fr, MAX_FRAMES);
 		uint64_t bias = gr->t->bias;
 
-		printf("%zu @", grp->count);
+		fprintf(gr->out, "%zu @", grp->count);
 		for (uint32_t i = 0; i < g->npcs; i++)
-			printf(" %#" PRIx64, pcs[i] + bias);
-		printf("\n");
+			fprintf(gr->out, " %#" PRIx64, pcs[i] + bias);
+		fprintf(gr->out, "\n");
 		print_group_states(gr, grp);
 		print_group_creators(gr, grp);
 		if (g->stack == GSTACK_RUNNING)
-			printf("#\trunning on a thread: stack unavailable\n");
+			fprintf(gr->out, "#\trunning on a thread: stack unavailable\n");
 		for (int i = first_shown(fr, n); i < n; i++) {
 			if (strcmp(fr[i].f.func, "runtime.goexit") == 0)
 				continue;
-			printf("#\t%#" PRIx64 "\t%s+%#" PRIx64 "\t%s:%u\n", fr[i].pc + bias,
+			fprintf(gr->out, "#\t%#" PRIx64 "\t%s+%#" PRIx64 "\t%s:%u\n", fr[i].pc + bias,
 			       fr[i].f.func, fr[i].pc - fr[i].entry, fr[i].f.file, fr[i].f.line);
 		}
-		printf("\n");
+		fprintf(gr->out, "\n");
 	}
 }
 
@@ -433,10 +434,10 @@ static void print_created_by(const struct gor *gr, const struct goroutine *g)
 	/* runtime/traceback.go printcreatedby: not for the main goroutine */
 	if (!pc || g->goid == 1 || func_at(gr, pc - 1, &fn, &line))
 		return;
-	printf("created by %s", fn.name);
+	fprintf(gr->out, "created by %s", fn.name);
 	if (g->parent_goid)
-		printf(" in goroutine %" PRIu64, g->parent_goid);
-	printf("\n\t%s:%u +%#" PRIx64 "\n", line.file, line.line, pc - fn.entry);
+		fprintf(gr->out, " in goroutine %" PRIu64, g->parent_goid);
+	fprintf(gr->out, "\n\t%s:%u +%#" PRIx64 "\n", line.file, line.line, pc - fn.entry);
 }
 
 static void print_one(struct gor *gr, const struct goroutine *g)
@@ -444,26 +445,26 @@ static void print_one(struct gor *gr, const struct goroutine *g)
 	struct frame fr[MAX_FRAMES];
 	int n = stack_frames(gr, g, fr, MAX_FRAMES);
 
-	printf("goroutine %" PRIu64 " [%s", g->goid, goroutine_state(&gr->s, g));
+	fprintf(gr->out, "goroutine %" PRIu64 " [%s", g->goid, goroutine_state(&gr->s, g));
 	if (g->wait_ns >= 0) {
-		printf(", ");
-		print_wait(g->wait_ns, stdout);
+		fprintf(gr->out, ", ");
+		print_wait(g->wait_ns, gr->out);
 	}
-	printf("]%s:\n", g->system ? " (system)" : "");
+	fprintf(gr->out, "]%s:\n", g->system ? " (system)" : "");
 	if (g->stack == GSTACK_RUNNING)
-		printf("\tgoroutine running on other thread; stack unavailable\n");
+		fprintf(gr->out, "\tgoroutine running on other thread; stack unavailable\n");
 	for (int i = 0; i < n; i++) {
 		if (strcmp(fr[i].f.func, "runtime.goexit") == 0)
 			continue;
-		printf("%s(...)\n\t%s:%u", fr[i].f.func, fr[i].f.file, fr[i].f.line);
+		fprintf(gr->out, "%s(...)\n\t%s:%u", fr[i].f.func, fr[i].f.file, fr[i].f.line);
 		if (!fr[i].f.inlined)
-			printf(" +%#" PRIx64, fr[i].pc + 1 - fr[i].entry);
-		printf("\n");
+			fprintf(gr->out, " +%#" PRIx64, fr[i].pc + 1 - fr[i].entry);
+		fprintf(gr->out, "\n");
 	}
 	if (g->stack == GSTACK_TRUNCATED || g->stack == GSTACK_UNREADABLE)
-		printf("...stack %s\n", g->stack == GSTACK_TRUNCATED ? "cut short" : "unreadable");
+		fprintf(gr->out, "...stack %s\n", g->stack == GSTACK_TRUNCATED ? "cut short" : "unreadable");
 	print_created_by(gr, g);
-	printf("\n");
+	fprintf(gr->out, "\n");
 }
 
 static void print_all(struct gor *gr)
@@ -613,7 +614,7 @@ static int report_json(struct gor *gr)
  * return addresses; the writer takes the first pc as an instruction address.
  * Running goroutines have no stack: a sample without locations, labelled.
  */
-static int write_pprof(struct gor *gr)
+static struct pprof *goroutine_profile(struct gor *gr)
 {
 	static const struct pprof_label running = { .key = "state", .str = "running" };
 	struct pprof_mapping map;
@@ -622,7 +623,7 @@ static int write_pprof(struct gor *gr)
 
 	p = pprof__new(&pprof_goroutine_type, 1, &pprof_goroutine_type, 1);
 	if (!p)
-		return -errno;
+		return NULL;
 	if (!pprof_mapping_of(gr->t->bin, gr->t->exe, &map))
 		pprof__set_mapping(p, &map);
 	for (size_t k = 0; k < gr->ngroups && !err; k++) {
@@ -639,8 +640,19 @@ static int write_pprof(struct gor *gr)
 		err = pprof__add_sample(p, pcs, n, &v, g->stack == GSTACK_RUNNING ? &running : NULL,
 					g->stack == GSTACK_RUNNING);
 	}
-	if (!err)
-		err = pprof__write(p, gr->t->bin->sym, gr->o.out);
+	if (err) {
+		pprof__free(p);
+		errno = -err;
+		return NULL;
+	}
+	return p;
+}
+
+static int write_pprof(struct gor *gr)
+{
+	struct pprof *p = goroutine_profile(gr);
+	int err = p ? pprof__write(p, gr->t->bin->sym, gr->o.out) : -errno;
+
 	pprof__free(p);
 	if (err)
 		log_err("cannot write %s: %s", gr->o.out, strerror(-err));
@@ -681,9 +693,51 @@ static const char *snapshot_strerror(int err)
 	}
 }
 
+int goroutines_render(struct target *t, enum goroutines_format fmt, char **buf, size_t *len)
+{
+	struct gor gr = { .t = t };
+	struct pprof *p;
+	int err;
+
+	*buf = NULL;
+	*len = 0;
+	err = goroutines__snapshot(t, &gr.s);
+	if (err)
+		return err;
+	gr.wrapper_id = wrapper_func_id(t->bin->sym);
+	gr.cache = gosym_cache__new(t->bin->sym, 4096);
+	err = gr.cache ? make_groups(&gr) : -ENOMEM;
+	if (!err && fmt == GOROUTINES_PPROF) {
+		p = goroutine_profile(&gr);
+		err = p ? pprof__encode(p, t->bin->sym, (uint8_t **)buf, len) : -errno;
+		pprof__free(p);
+	} else if (!err) {
+		gr.out = open_memstream(buf, len);
+		if (!gr.out) {
+			err = -errno;
+		} else {
+			if (fmt == GOROUTINES_DEBUG2)
+				print_all(&gr);
+			else
+				print_groups(&gr);
+			if (fclose(gr.out))
+				err = -errno;
+		}
+	}
+	if (err) {
+		free(*buf);
+		*buf = NULL;
+	}
+	free(gr.groups);
+	free(gr.order);
+	gosym_cache__free(gr.cache);
+	goroutines__release(&gr.s);
+	return err;
+}
+
 int cmd_goroutines(int argc, char **argv)
 {
-	struct gor gr = {};
+	struct gor gr = { .out = stdout };
 	int err;
 
 	if (parse_opts(argc, argv, &gr.o))
