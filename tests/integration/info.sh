@@ -53,8 +53,9 @@ check_fixture() { # path release fixture variant
 		dwarf=true
 		readelf -S -W "$bin" | grep ' \.debug_info ' | grep -q ' [A-Z]*C[A-Z]* ' && compressed=true
 	fi
-	# the cgo fixture, and the cgo variants of every fixture
+	# the cgo fixture, the cgo variants of every fixture, every cgoleak build
 	[ "$fixture" = cgo ] && cgo=true
+	[ "$fixture" = cgoleak ] && cgo=true
 	case $variant in cgo | cgo-stripped | ext | ext-stripped | pprof-ext | pprof-ext-stripped) cgo=true ;; esac
 	local got want="$pie $stripped $dynamic $dwarf $compressed $cgo"
 	got=$(jq -r '.elf | "\(.pie) \(.stripped) \(.dynamic) \(.dwarf) \(.dwarf_compressed) \(.cgo)"' "$j")
