@@ -12,11 +12,11 @@ struct strbuf;
  *   # HELP name help text (backslash and newline escaped)
  *   # TYPE name gauge
  *   name{label="value (backslash, double quote, newline escaped)",...} 1.5
- * Values as Go's strconv.FormatFloat(v, 'g', -1, 64): the shortest text that reads back
- * to the same double, and +Inf, -Inf, NaN. Label values are UTF-8: invalid bytes (an
- * executable's name is anyone's bytes) become U+FFFD.
- * The caller writes each family once, prom_family() then all its samples together;
- * counters are named with a _total suffix by the caller (Prometheus convention).
+ * Values as the shortest %g text that reads back to the same double (Go's ParseFloat,
+ * which Prometheus reads them with, accepts it), and +Inf, -Inf, NaN. Label values are UTF-8:
+ * invalid bytes (an executable's name is anyone's bytes) become U+FFFD. The caller writes each
+ * family once, prom_family() then all its samples together; counters are named with a _total suffix
+ * by the caller (Prometheus convention).
  */
 #define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 

@@ -89,9 +89,10 @@ char *strbuf_detach(struct strbuf *sb, size_t *len)
 {
 	char *p = NULL;
 
-	if (!sb->err && !strbuf_grow(sb, 0))
+	if (!sb->err && !strbuf_grow(sb, 0)) {
 		p = sb->buf;
-	else
+		p[sb->len] = '\0';
+	} else
 		free(sb->buf);
 	if (len)
 		*len = p ? sb->len : 0;
