@@ -38,6 +38,7 @@
 #define MAX_EVENTS	      64  /* events handled per http_server__serve() */
 #define MAX_ACCEPTS	      32  /* connections accepted per listener wake-up */
 #define ACCEPT_PAUSE_MS	      100 /* listener off after EMFILE, not to spin on it */
+#define EVICT_AGE_MS	      1000 /* a request unfinished for that long may be evicted */
 
 enum conn_state {
 	CONN_READ,
@@ -50,6 +51,7 @@ struct conn {
 	int fd;
 	enum conn_state state;
 	int64_t deadline; /* ms, CLOCK_MONOTONIC */
+	int64_t born;
 	char *in;	  /* max_header bytes + NUL */
 	size_t in_len;
 	struct strbuf head; /* status line and headers */
@@ -662,6 +664,17 @@ static void conn_close(struct http_server *srv, struct conn *c)
 	srv->have_dead = true;
 }
 
+/* Closes with a reset: the unsent rest of a response is dropped at once, not left to
+ * the kernel to push to a client that does not read. */
+static void conn_abort(struct http_server *srv, struct conn *c)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (c->state != CONN_DEAD)
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	conn_close(srv, c);
+}
+
 static void conn_free(struct conn *c)
 {
 	free(c->in);
@@ -912,6 +925,7 @@ static void expire(struct http_server *srv, int64_t now)
 			if (c->state == CONN_WRITE) {
 				srv->st.write_timeouts++;
 				log_debug("http: %s: response not taken in time, dropped", c->peer);
+				conn_abort(srv, c);
 			}
 			conn_close(srv, c);
 		}
@@ -943,16 +957,17 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t siz
 }
 
 /* At max_conns: the oldest connection done with its response (lingering), else the
- * oldest still sending its request (slow clients lose to a new one); NULL if all are
- * being answered. */
+ * oldest still sending its request after EVICT_AGE_MS (slow clients lose to a new one,
+ * clients of a burst, just connected, do not); NULL if none. */
 static struct conn *eviction_victim(struct http_server *srv)
 {
+	int64_t old = now_ms() - EVICT_AGE_MS;
 	struct conn *c, *reading = NULL;
 
 	for (c = srv->head; c; c = c->next) {
 		if (c->state == CONN_LINGER)
 			return c;
-		if (c->state == CONN_READ && !reading)
+		if (c->state == CONN_READ && c->born <= old && !reading)
 			reading = c;
 	}
 	return reading;
@@ -968,9 +983,12 @@ static void refuse(int fd, const char *status_line, const char *msg)
 		     "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
 		     "Content-Length: %zu\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s\n",
 		     status_line, strlen(msg) + 1, msg);
-	if (send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-		/* nothing more to do for it */
-	}
+	if (send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		return;
+	/* what the client sent, unread, would make close() reset the connection */
+	shutdown(fd, SHUT_WR);
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
 }
 
 static int conn_add(struct http_server *srv, int fd, const struct sockaddr_storage *ss)
@@ -988,7 +1006,8 @@ static int conn_add(struct http_server *srv, int fd, const struct sockaddr_stora
 	}
 	c->fd = fd;
 	c->state = CONN_READ;
-	c->deadline = now_ms() + srv->read_timeout_ms;
+	c->born = now_ms();
+	c->deadline = c->born + srv->read_timeout_ms;
 	format_peer(ss, c->peer, sizeof(c->peer));
 	ev.data.ptr = c;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev)) {
@@ -1287,6 +1306,7 @@ int http_server__serve(struct http_server *srv, int timeout_ms)
 {
 	struct epoll_event evs[MAX_EVENTS];
 	int t = http_server__timeout(srv), n, i;
+	bool listener = false;
 
 	if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
 		timeout_ms = t;
@@ -1296,12 +1316,15 @@ int http_server__serve(struct http_server *srv, int timeout_ms)
 			return -errno;
 		n = 0;
 	}
+	/* connections first: finished ones make room for new ones */
 	for (i = 0; i < n; i++) {
 		if (!evs[i].data.ptr)
-			accept_ready(srv);
+			listener = true;
 		else
 			conn_event(srv, evs[i].data.ptr, evs[i].events);
 	}
+	if (listener)
+		accept_ready(srv);
 	expire(srv, now_ms());
 	accept_resume(srv, now_ms());
 	reap(srv);

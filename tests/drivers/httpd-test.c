@@ -95,7 +95,7 @@ static int metrics(void *ctx, const struct http_request *req, struct http_respon
 		    (struct prom_label[]){{"why", "refused"}}, 1, st.refused);
 	prom_family(sb, "lh_http_auth_failures_total", PROM_COUNTER, "401 answers.");
 	prom_sample(sb, "lh_http_auth_failures_total", NULL, 0, st.auth_failures);
-	prom_family(sb, "lh_http_open_connections", PROM_GAUGE, NULL);
+	prom_family(sb, "lh_http_open_connections", PROM_GAUGE, "Open connections.");
 	return prom_sample(sb, "lh_http_open_connections", NULL, 0, st.open_conns);
 }
 
