@@ -193,8 +193,9 @@ def test_slow_clients():
     th.join()
     check('unfinished request -> 408', st == 408 and b'in time' in body, (st, body))
     check('byte-a-0.1s sender -> 408 (the deadline is for the whole request)', st2 == 408, st2)
-    check('408 came after %.1f s (read timeout %.1f s)' % (t_stuck, read_timeout),
-          t_stuck >= read_timeout * 0.9 and t_stuck < read_timeout + 10, t_stuck)
+    # not before the deadline (the server counts from accept, after our connect)
+    check('408 came after %.1f s, not before the read timeout (%.1f s)' %
+          (t_stuck, read_timeout), t_stuck >= read_timeout, t_stuck)
     stuck.close()
     trickle.close()
 
