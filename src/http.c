@@ -33,11 +33,11 @@
 #define DEFAULT_READ_TIMEOUT  5000
 #define DEFAULT_WRITE_TIMEOUT 30000
 #define LINGER_MS	      2000
-#define MAX_HEADERS	      100 /* header lines; more: 431 */
-#define MAX_PARAMS	      32  /* query parameters; more: 400 */
-#define MAX_EVENTS	      64  /* events handled per http_server__serve() */
-#define MAX_ACCEPTS	      32  /* connections accepted per listener wake-up */
-#define ACCEPT_PAUSE_MS	      100 /* listener off after EMFILE, not to spin on it */
+#define MAX_HEADERS	      100  /* header lines; more: 431 */
+#define MAX_PARAMS	      32   /* query parameters; more: 400 */
+#define MAX_EVENTS	      64   /* events handled per http_server__serve() */
+#define MAX_ACCEPTS	      32   /* connections accepted per listener wake-up */
+#define ACCEPT_PAUSE_MS	      100  /* listener off after EMFILE, not to spin on it */
 #define EVICT_AGE_MS	      1000 /* a request unfinished for that long may be evicted */
 
 enum conn_state {
@@ -52,7 +52,7 @@ struct conn {
 	enum conn_state state;
 	int64_t deadline; /* ms, CLOCK_MONOTONIC */
 	int64_t born;
-	char *in;	  /* max_header bytes + NUL */
+	char *in; /* max_header bytes + NUL */
 	size_t in_len;
 	struct strbuf head; /* status line and headers */
 	char *body;	    /* owned */
@@ -668,7 +668,7 @@ static void conn_close(struct http_server *srv, struct conn *c)
  * the kernel to push to a client that does not read. */
 static void conn_abort(struct http_server *srv, struct conn *c)
 {
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
 	if (c->state != CONN_DEAD)
 		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
