@@ -37,7 +37,7 @@
 #define MAX_PARAMS	      32   /* query parameters; more: 400 */
 #define MAX_EVENTS	      64   /* events handled per http_server__serve() */
 #define MAX_ACCEPTS	      32   /* connections accepted per listener wake-up */
-#define ACCEPT_PAUSE_MS	      100  /* listener off after EMFILE, not to spin on it */
+#define ACCEPT_PAUSE_MS	      1000 /* listener off after EMFILE, not to spin on it */
 #define EVICT_AGE_MS	      1000 /* a request unfinished for that long may be evicted */
 
 enum conn_state {
