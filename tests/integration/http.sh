@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../.." || exit 1
 DRIVER=$OUTPUT/tests/drivers/httpd-test
 GO=${GO:-/usr/local/go/bin/go}
 [ -x "$GO" ] || GO=/usr/lib/go-1.19/bin/go
-READ_MS=1500
+READ_MS=3000
 WRITE_MS=2000
 
 if [ ! -x "$DRIVER" ]; then
