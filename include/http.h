@@ -25,7 +25,9 @@
  * normalised ("//" and "/./" collapse; "..", NUL, control bytes and "%2F" are 400);
  * query parameters are percent-decoded ('+' is a space). One request per connection
  * (every response says "Connection: close"). With a token, every request needs
- * "Authorization: Bearer TOKEN" (compared in constant time), else 401.
+ * "Authorization: Bearer TOKEN", or Basic credentials with the token as the password
+ * (any user: `go tool pprof http://x:TOKEN@host/...`, browsers, Prometheus basic_auth),
+ * compared in constant time; else 401.
  * Errors have a one-line text/plain body. Handlers run in the loop: they must be quick.
  */
 struct http_server;

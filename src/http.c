@@ -572,24 +572,70 @@ static bool token_equal(const char *expected, const char *given)
 	return !diff;
 }
 
+/* Decodes base64 (RFC 4648, padding optional) into out (strlen(in) bytes at least,
+ * NUL-terminated); -EINVAL if it is not base64 or decodes to a NUL. */
+static int base64_decode(const char *in, char *out)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t acc = 0;
+	int bits = 0;
+	const char *c;
+
+	for (; *in && *in != '='; in++) {
+		c = strchr(alphabet, *in);
+		if (!c)
+			return -EINVAL;
+		acc = acc << 6 | (uint32_t)(c - alphabet);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			*out = (char)(acc >> bits);
+			if (!*out++)
+				return -EINVAL;
+		}
+	}
+	while (*in == '=')
+		in++;
+	*out = '\0';
+	return *in ? -EINVAL : 0;
+}
+
+/* The token a request carries: "Bearer TOKEN", or "Basic base64(USER:TOKEN)" (any user)
+ * for clients that only know user:password@ URLs (go tool pprof, browsers) or basic
+ * auth (Prometheus basic_auth). Compared in constant time. */
+static bool auth_ok(const char *token, const char *v)
+{
+	char *dec, *colon;
+	bool ok = false;
+
+	if (!strncasecmp(v, "bearer ", 7)) {
+		for (v += 7; *v == ' '; v++)
+			;
+		return token_equal(token, v);
+	}
+	if (strncasecmp(v, "basic ", 6))
+		return false;
+	for (v += 6; *v == ' '; v++)
+		;
+	dec = malloc(strlen(v) + 1);
+	if (dec && !base64_decode(v, dec) && (colon = strchr(dec, ':')))
+		ok = token_equal(token, colon + 1);
+	free(dec);
+	return ok;
+}
+
 /* 0 if the request may go on, else 401 in resp. */
 static int check_auth(struct http_server *srv, const struct parsed *p, struct http_response *resp)
 {
-	const char *v = p->auth;
-
-	if (!srv->token)
+	if (!srv->token || (p->auth && auth_ok(srv->token, p->auth)))
 		return 0;
-	if (v && !strncasecmp(v, "bearer ", 7)) {
-		for (v += 7; *v == ' '; v++)
-			;
-		if (token_equal(srv->token, v))
-			return 0;
-	}
 	srv->st.auth_failures++;
-	http_response__error(resp, 401, "%s", p->auth ? "invalid token" : "bearer token required");
+	http_response__error(resp, 401, "%s", p->auth ? "invalid token" : "token required");
 	http_response__header(resp, "WWW-Authenticate",
 			      p->auth ? "Bearer realm=\"leakhound\", error=\"invalid_token\""
 				      : "Bearer realm=\"leakhound\"");
+	http_response__header(resp, "WWW-Authenticate", "Basic realm=\"leakhound\"");
 	return 401;
 }
 

@@ -2,8 +2,8 @@
 # The daemon's HTTP server (src/http.c) and Prometheus text writer (src/promtext.c),
 # through tests/drivers/httpd-test (the server in a loop shaped like the daemon's, with
 # demo handlers), over real sockets, judged by clients nobody here wrote:
-#  - curl: GET, HEAD, 404, bearer token right/wrong/missing (401 + WWW-Authenticate),
-#    IPv6 loopback;
+#  - curl: GET, HEAD, 404, bearer token right/wrong/missing (401 + WWW-Authenticate), the
+#    token as a Basic password (go tool pprof with user:TOKEN@ in the URL), IPv6 loopback;
 #  - http_raw.py (raw sockets): request parsing and every error status, percent-decoding,
 #    path normalisation, 431, slow clients (408 while others are served), 200 parallel
 #    connections, a client that never reads, eviction at max_conns, 503 when full;
@@ -222,7 +222,7 @@ fi
 stop main "$main_pid"
 
 # ---- bearer token ----
-if start token --token 's3cret-T0ken'; then
+if start token --token 's3cret-T0ken' --profile "$tmp/heap.pb.gz"; then
 	url=http://127.0.0.1:$srv_port
 	check "http: token missing: 401" [ "$(status "$url/hello")" = 401 ]
 	check "http: token missing: WWW-Authenticate: Bearer realm" \
@@ -234,7 +234,7 @@ if start token --token 's3cret-T0ken'; then
 		[ "$(status "$url/hello" -H 'Authorization: Bearer s3cret-T0ke')" = 401 ]
 	check "http: the token and more: 401" \
 		[ "$(status "$url/hello" -H 'Authorization: Bearer s3cret-T0ken0')" = 401 ]
-	check "http: the token as Basic credentials: 401" \
+	check "http: the bare token as Basic credentials (not base64 of user:token): 401" \
 		[ "$(status "$url/hello" -H 'Authorization: Basic s3cret-T0ken')" = 401 ]
 	check "http: unknown path without token: 401, not 404" [ "$(status "$url/nope")" = 401 ]
 	check "http: token right: 200" \
@@ -243,6 +243,20 @@ if start token --token 's3cret-T0ken'; then
 		[ "$(status "$url/hello" -H 'Authorization: bearer s3cret-T0ken')" = 200 ]
 	check "http: curl --oauth2-bearer: 200" \
 		[ "$(status "$url/hello" --oauth2-bearer 's3cret-T0ken')" = 200 ]
+	check "http: the token as Basic password (curl -u any:TOKEN): 200" \
+		[ "$(status "$url/hello" -u 'any:s3cret-T0ken')" = 200 ]
+	check "http: a wrong Basic password: 401, Basic offered too" \
+		grep -qi '^www-authenticate: basic realm="leakhound"' \
+		<(curl -s -D - -o /dev/null -u 'any:s3cret-T0ke' "$url/hello")
+	if [ -n "$have_go" ]; then
+		PPROF_TMPDIR=$tmp "$GO" tool pprof -top "http://x:s3cret-T0ken@127.0.0.1:$srv_port/debug/pprof/heap" \
+			> "$tmp/top.tok" 2>&1
+		check "http: go tool pprof with the token in the URL (user:TOKEN@) reads the profile" \
+			grep -q 'main.leakHTTPTest' "$tmp/top.tok"
+		PPROF_TMPDIR=$tmp "$GO" tool pprof -top "$url/debug/pprof/heap" > "$tmp/top.notok" 2>&1
+		check "http: go tool pprof without the token is refused" \
+			bash -c "! grep -q 'main.leakHTTPTest' '$tmp/top.notok'"
+	fi
 	stop token "$srv_pid"
 fi
 
