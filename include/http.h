@@ -63,6 +63,10 @@ struct http_request {
 
 /* The first value of a query parameter, NULL if absent. */
 const char *http_request__param(const struct http_request *req, const char *name);
+/* A decimal integer parameter in [min, max] ("pid=123"): 0, -ENOENT if absent, -EINVAL
+ * if it is anything but digits (an optional '-' first) or out of range. */
+int http_request__param_long(const struct http_request *req, const char *name, long min, long max,
+			     long *out);
 
 /*
  * A handler fills in the response: status (default 200), content type (default

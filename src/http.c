@@ -268,7 +268,8 @@ int http_response__take(struct http_response *resp, void *buf, size_t len)
 	return 0;
 }
 
-static int response_verror(struct http_response *resp, int status, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static int
+response_verror(struct http_response *resp, int status, const char *fmt, va_list ap)
 {
 	char *s;
 
@@ -559,6 +560,27 @@ const char *http_request__param(const struct http_request *req, const char *name
 		if (!strcmp(req->params[i].name, name))
 			return req->params[i].value;
 	return NULL;
+}
+
+int http_request__param_long(const struct http_request *req, const char *name, long min, long max,
+			     long *out)
+{
+	const char *v = http_request__param(req, name);
+	const char *digits;
+	char *end;
+	long n;
+
+	if (!v)
+		return -ENOENT;
+	digits = v[0] == '-' ? v + 1 : v;
+	if (!*digits || strspn(digits, "0123456789") != strlen(digits))
+		return -EINVAL;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < min || n > max)
+		return -EINVAL;
+	*out = n;
+	return 0;
 }
 
 /* Compares in a time that depends on the expected token's length only. */

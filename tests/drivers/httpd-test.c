@@ -11,6 +11,7 @@
  *   /debug/pprof/heap  FILE, as net/http/pprof serves a profile
  *   /big               16 MiB of 'x' (for a client that never reads)
  *   /api/              prefix route: JSON {"path", "params"} (cJSON)
+ *   /num?n=N           N back if it is an integer in [0, 4194304], else 400
  *   /fail              a handler failing with -EIO (500)
  *   /                  a small HTML page
  */
@@ -156,6 +157,18 @@ static int api(void *ctx, const struct http_request *req, struct http_response *
 	return 0;
 }
 
+static int num(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	long n;
+	int err = http_request__param_long(req, "n", 0, 4194304, &n);
+
+	if (err == -ENOENT)
+		return http_response__error(resp, 400, "n= is required");
+	if (err)
+		return http_response__error(resp, 400, "n= must be an integer in [0, 4194304]");
+	return http_response__printf(resp, "%ld\n", n);
+}
+
 static int fail(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	http_response__printf(resp, "partial output that must not be sent");
@@ -178,6 +191,7 @@ static int add_routes(struct http_server *srv)
 	    http_server__handle(srv, "/big", big, NULL) ||
 	    http_server__handle(srv, "/api/", api, NULL) ||
 	    http_server__handle(srv, "/fail", fail, NULL) ||
+	    http_server__handle(srv, "/num", num, NULL) ||
 	    http_server__handle(srv, "/", index_page, NULL))
 		return -1;
 	/* the same path twice is refused */

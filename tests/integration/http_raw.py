@@ -141,6 +141,15 @@ def test_parsing():
     expect('huge request line', b'GET /hello?' + b'a' * 9000 + b' HTTP/1.1\r\n' + H + b'\r\n',
            431)
     expect('101 header lines', b'GET /hello HTTP/1.1\r\n' + H + b'X-A: 1\r\n' * 100 + b'\r\n', 431)
+    expect('integer parameter', b'GET /num?n=4194304 HTTP/1.1\r\n' + H + b'\r\n', 200, b'4194304\n')
+    expect('integer parameter, leading zeros', b'GET /num?n=007 HTTP/1.1\r\n' + H + b'\r\n', 200,
+           b'7\n')
+    for v in (b'', b'abc', b'12x', b'+5', b'%2012', b'-1', b'4194305', b'99999999999999999999999',
+              b'-', b'0x10'):
+        expect('integer parameter n=%s' % v.decode(), b'GET /num?n=' + v + b' HTTP/1.1\r\n' + H +
+               b'\r\n', 400, b'n= must be')
+    expect('integer parameter missing', b'GET /num?m=1 HTTP/1.1\r\n' + H + b'\r\n', 400,
+           b'n= is required')
     st, hdrs, body = expect('failing handler', b'GET /fail HTTP/1.1\r\n' + H + b'\r\n', 500)
     check('a failing handler\'s partial output is not sent', b'partial' not in body, body)
     st, hdrs, body = get(b'/')
