@@ -60,8 +60,10 @@ struct disc_go {
 /* Who a process is, beyond its PID. Empty strings when unknown. */
 struct disc_ident {
 	/*
-	 * The cgroup path: the cgroup v2 one ("0::PATH") unless it is "/" on a hybrid
-	 * system, else the name=systemd v1 one, else the first other v1 one not "/".
+	 * The cgroup path: on a cgroup v2 system the "0::PATH" one; with v1 hierarchies
+	 * (v1 or hybrid), the name=systemd path unless it is "/", else the first other v1
+	 * path not "/", else the v2 path. The container fields come from that path, or
+	 * when it names no container, from the first line that does.
 	 */
 	char cgroup[512];
 	char container_id[72];	/* 64 hex digits for docker, containerd, cri-o, podman */

@@ -213,14 +213,17 @@ void disc_parse_cgroup(const char *text, struct disc_ident *id)
 		if (*s)
 			s++;
 	}
-	if (has_v2 && (!has_v1 || !is_root(&v2)))
+	/* on a hybrid system the v1 hierarchies are where runtimes put containers */
+	if (!has_v1)
 		l = v2;
 	else if (sysd.path && !is_root(&sysd))
 		l = sysd;
 	else if (v1.path)
 		l = v1;
+	else if (has_v2 && !is_root(&v2))
+		l = v2;
 	else
-		l = has_v2 ? v2 : sysd;
+		l = sysd.path ? sysd : v2;
 	copy(id->cgroup, sizeof(id->cgroup), l.path ? l.path : "", l.path ? l.path_len : 0);
 	if (disc_parse_container(id->cgroup, id))
 		return;
