@@ -35,26 +35,26 @@
 struct discover;
 
 enum disc_kind {
-	DISC_SCAN,	/* found by discover__scan() */
-	DISC_EXEC,	/* a process executed a new image */
-	DISC_EXIT,	/* an image reported before ended: process exit, or exec of another */
+	DISC_SCAN, /* found by discover__scan() */
+	DISC_EXEC, /* a process executed a new image */
+	DISC_EXIT, /* an image reported before ended: process exit, or exec of another */
 };
 
 enum disc_verdict {
-	DISC_GO,		/* a Go program of a supported release (1.19-1.26), filters passed */
-	DISC_GO_UNSUPPORTED,	/* a Go program of another release (or of an unknown one) */
-	DISC_EXCLUDED,		/* a Go program the filters leave out */
-	DISC_NOT_GO,		/* an ELF file with no Go build info or pclntab (report_all) */
-	DISC_UNREADABLE,	/* not an ELF file, a corrupt one, or unreadable (report_all) */
+	DISC_GO,	     /* a Go program of a supported release (1.19-1.26), filters passed */
+	DISC_GO_UNSUPPORTED, /* a Go program of another release (or of an unknown one) */
+	DISC_EXCLUDED,	     /* a Go program the filters leave out */
+	DISC_NOT_GO,	     /* an ELF file with no Go build info or pclntab (report_all) */
+	DISC_UNREADABLE,     /* not an ELF file, a corrupt one, or unreadable (report_all) */
 };
 
 /* What the cheap check found in one binary; shared by every process that runs it. */
 struct disc_go {
 	bool is_go;
-	bool supported;			/* a release leakhound can trace */
-	struct go_version version;	/* {0, 0, 0} when unknown */
-	char version_str[64];		/* "go1.22.12", "" when unknown */
-	int err;			/* 0, or -errno why the file could not be read */
+	bool supported;		   /* a release leakhound can trace */
+	struct go_version version; /* {0, 0, 0} when unknown */
+	char version_str[64];	   /* "go1.22.12", "" when unknown */
+	int err;		   /* 0, or -errno why the file could not be read */
 };
 
 /* Who a process is, beyond its PID. Empty strings when unknown. */
@@ -66,29 +66,30 @@ struct disc_ident {
 	 * when it names no container, from the first line that does.
 	 */
 	char cgroup[512];
-	char container_id[72];	/* 64 hex digits for docker, containerd, cri-o, podman */
-	char runtime[16];	/* "docker", "containerd", "cri-o", "podman"; "" when unknown */
-	char pod_uid[40];	/* kubepods paths: the pod UID, dashes */
-	char qos[12];		/* kubepods: "guaranteed", "burstable" or "besteffort" */
-	uint64_t pidns;		/* inode number of /proc/PID/ns/pid */
-	uint64_t mntns;		/* inode number of /proc/PID/ns/mnt */
-	pid_t nspid;		/* its PID in its own PID namespace (last NSpid) */
+	char container_id[72]; /* 64 hex digits for docker, containerd, cri-o, podman */
+	char runtime[16];      /* "docker", "containerd", "cri-o", "podman"; "" when unknown */
+	char pod_uid[40];      /* kubepods paths: the pod UID, dashes */
+	char qos[12];	       /* kubepods: "guaranteed", "burstable" or "besteffort" */
+	uint64_t pidns;	       /* inode number of /proc/PID/ns/pid */
+	uint64_t mntns;	       /* inode number of /proc/PID/ns/mnt */
+	pid_t nspid;	       /* its PID in its own PID namespace (last NSpid) */
 };
 
 struct disc_event {
 	enum disc_kind kind;
-	enum disc_verdict verdict;	/* for DISC_EXIT: the verdict of the ended image */
-	pid_t pid;			/* in the initial PID namespace */
-	uint64_t start_time;		/* /proc/PID/stat field 22 (clock ticks since boot) */
-	uint64_t image;			/* serial of the image */
-	uint64_t exec_id;		/* task->self_exec_id; 0 when found by the scan */
+	enum disc_verdict verdict; /* for DISC_EXIT: the verdict of the ended image */
+	pid_t pid;		   /* in the initial PID namespace */
+	uint64_t start_time;	   /* /proc/PID/stat field 22 (clock ticks since boot) */
+	uint64_t image;		   /* serial of the image */
+	uint64_t exec_id;	   /* task->self_exec_id; 0 when found by the scan */
 	/* DISC_SCAN and DISC_EXEC only (NULL for DISC_EXIT): */
 	const struct disc_go *go;
 	const struct disc_ident *ident;
-	const char *exe;		/* the executable as the process sees it (readlink) */
-	bool parsed;			/* this event's binary was parsed now (not cached) */
+	const char *exe; /* the executable as the process sees it (readlink) */
+	bool parsed;	 /* this event's binary was parsed now (not cached) */
 };
 
+/* ev and what it points to are valid during the call only. */
 typedef void (*discover_fn)(const struct disc_event *ev, void *ctx);
 
 /*
@@ -107,8 +108,8 @@ struct disc_filter {
 	const char **exclude_cgroup;
 	const char **include_container;
 	const char **exclude_container;
-	int n_include_exe, n_exclude_exe, n_include_cgroup, n_exclude_cgroup,
-		n_include_container, n_exclude_container;
+	int n_include_exe, n_exclude_exe, n_include_cgroup, n_exclude_cgroup, n_include_container,
+		n_exclude_container;
 };
 
 struct discover_opts {
@@ -124,26 +125,35 @@ struct discover_opts {
 };
 
 struct disc_stats {
-	uint64_t parses;	/* binaries opened and checked (cache misses) */
+	uint64_t parses; /* binaries opened and checked (cache misses) */
 	uint64_t cache_hits;
-	uint64_t scanned;	/* processes looked at by scans */
-	uint64_t vanished;	/* processes gone before they could be looked at */
-	uint64_t execs;		/* exec records received */
-	uint64_t exits;		/* process-exit records received */
-	uint64_t stale;		/* records about images already known or already gone */
-	uint64_t drops;		/* records the kernel could not queue (ring buffer full) */
-	uint64_t tracked;	/* images reported and not yet ended */
+	uint64_t scanned;  /* processes looked at by scans */
+	uint64_t vanished; /* processes gone before they could be looked at */
+	uint64_t execs;	   /* exec records received */
+	uint64_t exits;	   /* process-exit records received */
+	uint64_t stale;	   /* records about images already known or already gone */
+	uint64_t drops;	   /* records the kernel could not queue (ring buffer full) */
+	uint64_t tracked;  /* images reported and not yet ended */
 };
 
 /*
  * Loads and attaches the tracepoints (call it before discover__scan(), so that nothing
  * starting during the scan is missed). NULL with errno; the libbpf error is logged.
+ * PIDs are those of the initial PID namespace, as /proc shows them there: the daemon
+ * runs on the host, or in a container with the host's PID namespace (hostPID).
  */
 struct discover *discover__open(const struct discover_opts *opts);
 void discover__free(struct discover *d);
 /*
  * Walks /proc: calls back with DISC_SCAN for every image found (kernel threads, zombies
  * and processes that vanish while being read are skipped). 0 or -errno.
+ *
+ * Called again it is a rescan, what the daemon does when disc_stats.drops grew (records
+ * were lost) and may do now and then: an image already reported stays as it is when its
+ * process has the same start time and executable file; a process whose start time or
+ * file changed ends its old image (DISC_EXIT) and is reported as a new one (DISC_SCAN);
+ * an image whose process is gone ends. (A re-exec of the same file with its records lost
+ * is the one change a rescan cannot see.)
  */
 int discover__scan(struct discover *d);
 /* The ring buffer's epoll fd: readable when records wait. */
@@ -153,9 +163,9 @@ int discover__consume(struct discover *d);
 void discover__stats(struct discover *d, struct disc_stats *st);
 
 /*
- * One process, on its own, as the scan looks at it: verdict, Go facts, identity. For the
- * daemon's `-p PID`-style uses and for tests. 0, -ESRCH when it is gone, or -ENOENT for
- * kernel threads and zombies. *parsed tells whether its binary was parsed now.
+ * One process, on its own, as the scan looks at it: verdict, Go facts, identity; not
+ * reported nor remembered. 0, -ESRCH when it is gone, or -ENOENT for kernel threads and
+ * zombies. ev->go points into the object's cache: valid until its next call.
  */
 int discover__inspect(struct discover *d, pid_t pid, struct disc_event *ev,
 		      struct disc_ident *ident, char *exe, size_t exe_len);

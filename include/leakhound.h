@@ -323,8 +323,11 @@ _Static_assert(sizeof(struct lh_cheap_pending) == 24, "struct lh_cheap_pending l
 #define LH_DISC_EXEC 1	/* a process ran execve(): a new executable image */
 #define LH_DISC_EXIT 2	/* the last thread of a process exited: the process is gone */
 
-/* Ring buffer of discovery events: 40-byte records (48 in the ring), ~5000 in flight. */
-#define LH_DISC_RINGBUF_BYTES (256 * 1024)
+/*
+ * Ring buffer of discovery records: 40 bytes (48 in the ring), ~21000 in flight, a few
+ * seconds of a node starting thousands of processes per second.
+ */
+#define LH_DISC_RINGBUF_BYTES (1024 * 1024)
 
 struct lh_disc_event {
 	__u32 kind;		/* LH_DISC_* */

@@ -36,7 +36,7 @@
 
 #define BIN_BUCKETS 1024
 /* Distinct binaries remembered; past this the cache starts over (a node runs fewer). */
-#define BIN_MAX 16384
+#define BIN_MAX	    16384
 #define IMG_BUCKETS 4096
 
 struct bin_entry {
@@ -55,7 +55,10 @@ struct img {
 	uint64_t start_time;
 	uint64_t image;
 	uint64_t exec_id;
-	uint64_t seen_ns;	/* CLOCK_MONOTONIC just before its /proc entry was read */
+	uint64_t seen_ns; /* CLOCK_MONOTONIC just before its /proc entry was read */
+	uint64_t scan;	  /* the last scan that saw it */
+	dev_t dev;	  /* its executable */
+	ino_t ino;
 	enum disc_verdict verdict;
 };
 
@@ -67,6 +70,7 @@ struct discover {
 	size_t nbins;
 	struct img *imgs[IMG_BUCKETS];
 	uint64_t next_image;
+	uint64_t scans;
 	uint64_t ns_per_tick;
 	struct disc_stats st;
 };
@@ -77,6 +81,8 @@ struct proc_view {
 	struct disc_ident ident;
 	char exe[4096];
 	uint64_t seen_ns;
+	dev_t dev; /* the executable's file, 0 when it could not be opened */
+	ino_t ino;
 };
 
 static uint64_t now_ns(void)
@@ -227,7 +233,8 @@ static void bins_clear(struct discover *d)
 }
 
 /* The facts of the binary open as fd, from the cache or checked now (*parsed). */
-static const struct disc_go *lookup_binary(struct discover *d, int fd, bool *parsed)
+static const struct disc_go *lookup_binary(struct discover *d, int fd, bool *parsed,
+					   struct proc_view *v)
 {
 	static struct disc_go unreadable;
 	struct bin_entry *b;
@@ -239,10 +246,13 @@ static const struct disc_go *lookup_binary(struct discover *d, int fd, bool *par
 		unreadable = (struct disc_go){.err = -errno};
 		return &unreadable;
 	}
+	v->dev = sb.st_dev;
+	v->ino = sb.st_ino;
 	h = bin_hash(&sb);
 	for (b = d->bins[h]; b; b = b->next) {
 		if (b->dev == sb.st_dev && b->ino == sb.st_ino && b->size == sb.st_size &&
-		    b->mtime.tv_sec == sb.st_mtim.tv_sec && b->mtime.tv_nsec == sb.st_mtim.tv_nsec) {
+		    b->mtime.tv_sec == sb.st_mtim.tv_sec &&
+		    b->mtime.tv_nsec == sb.st_mtim.tv_nsec) {
 			d->st.cache_hits++;
 			return &b->go;
 		}
@@ -304,7 +314,7 @@ static int read_exe(struct discover *d, pid_t pid, struct proc_view *v)
 		v->ev.go = &unreadable;
 		return 0;
 	}
-	v->ev.go = lookup_binary(d, fd, &v->ev.parsed);
+	v->ev.go = lookup_binary(d, fd, &v->ev.parsed, v);
 	close(fd);
 	return 0;
 }
@@ -316,6 +326,8 @@ static int inspect(struct discover *d, pid_t pid, struct proc_view *v)
 	int err;
 
 	memset(&v->ev, 0, sizeof(v->ev));
+	v->dev = 0;
+	v->ino = 0;
 	v->seen_ns = now_ns();
 	err = read_stat(pid, &state, &flags, &v->ev.start_time);
 	if (err)
@@ -368,8 +380,7 @@ static struct img **img_slot(struct discover *d, pid_t pid)
 
 static bool reportable(const struct discover *d, enum disc_verdict v)
 {
-	return d->opts.report_all || v == DISC_GO || v == DISC_GO_UNSUPPORTED ||
-	       v == DISC_EXCLUDED;
+	return d->opts.report_all || v == DISC_GO || v == DISC_GO_UNSUPPORTED || v == DISC_EXCLUDED;
 }
 
 /* Reports a new image and remembers it, so that its end is reported too. */
@@ -390,6 +401,9 @@ static void report_new(struct discover *d, struct proc_view *v, enum disc_kind k
 	im->image = ++d->next_image;
 	im->exec_id = exec_id;
 	im->seen_ns = v->seen_ns;
+	im->scan = d->scans;
+	im->dev = v->dev;
+	im->ino = v->ino;
 	im->verdict = v->ev.verdict;
 	im->next = d->imgs[(uint32_t)im->pid % IMG_BUCKETS];
 	d->imgs[(uint32_t)im->pid % IMG_BUCKETS] = im;
@@ -421,12 +435,53 @@ static void report_end(struct discover *d, struct img **pp)
 
 /* ---- scan ---- */
 
+/*
+ * One process found by a scan. On a rescan, an image already reported is kept when its
+ * start time and executable file are the same (an exec of the same file cannot be seen
+ * from /proc: the exec record says so), else it ends and the process is a new image.
+ */
+static void scan_one(struct discover *d, pid_t pid, struct proc_view *v)
+{
+	struct img **pp;
+	int err;
+
+	d->st.scanned++;
+	err = inspect(d, pid, v);
+	if (err == -ESRCH)
+		d->st.vanished++;
+	if (err)
+		return;
+	pp = img_slot(d, pid);
+	if (*pp && (*pp)->start_time == v->ev.start_time && (*pp)->dev == v->dev &&
+	    (*pp)->ino == v->ino) {
+		(*pp)->scan = d->scans;
+		return;
+	}
+	if (*pp)
+		report_end(d, pp);
+	report_new(d, v, DISC_SCAN, 0);
+}
+
+/* After a rescan: images not seen by it ended while their records were lost. */
+static void scan_ended(struct discover *d)
+{
+	for (size_t i = 0; i < IMG_BUCKETS; i++) {
+		struct img **pp = &d->imgs[i];
+
+		while (*pp) {
+			if ((*pp)->scan != d->scans)
+				report_end(d, pp);
+			else
+				pp = &(*pp)->next;
+		}
+	}
+}
+
 int discover__scan(struct discover *d)
 {
 	struct proc_view *v;
 	struct dirent *de;
 	DIR *dir;
-	int err;
 
 	dir = opendir("/proc");
 	if (!dir)
@@ -436,27 +491,19 @@ int discover__scan(struct discover *d)
 		closedir(dir);
 		return -ENOMEM;
 	}
+	d->scans++;
 	while ((de = readdir(dir))) {
 		pid_t pid;
 
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		pid = atoi(de->d_name);
-		if (pid == getpid())
-			continue;
-		d->st.scanned++;
-		err = inspect(d, pid, v);
-		if (err == -ESRCH)
-			d->st.vanished++;
-		if (err)
-			continue;
-		/* a rescan: an image already reported stays as it is */
-		if (*img_slot(d, pid))
-			continue;
-		report_new(d, v, DISC_SCAN, 0);
+		if (pid != getpid())
+			scan_one(d, pid, v);
 	}
 	free(v);
 	closedir(dir);
+	scan_ended(d);
 	return 0;
 }
 

@@ -46,8 +46,10 @@ static const char *runtime_of(const char *prefix, size_t n, const char *parent, 
 		const char *prefix;
 		const char *runtime;
 	} known[] = {
-		{"docker", "docker"},	      {"cri-containerd", "containerd"},
-		{"crio", "cri-o"},	      {"libpod", "podman"},
+		{"docker", "docker"},
+		{"cri-containerd", "containerd"},
+		{"crio", "cri-o"},
+		{"libpod", "podman"},
 	};
 
 	if (n == 0)
@@ -139,8 +141,8 @@ bool disc_parse_container(const char *path, struct disc_ident *id)
 			/* containerd under v1 systemd: "kubepods-...slice:cri-containerd:<id>" */
 			const char *colon = memchr(c, ':', n);
 
-			if ((n == 8 && !strncmp(c, "kubepods", 8)) || !strncmp(c, "kubepods.slice", 14) ||
-			    !strncmp(c, "kubepods-", 9))
+			if ((n == 8 && !strncmp(c, "kubepods", 8)) ||
+			    !strncmp(c, "kubepods.slice", 14) || !strncmp(c, "kubepods-", 9))
 				kube = true;
 			if (kube) {
 				pod_in(c, colon ? (size_t)(colon - c) : n, id);

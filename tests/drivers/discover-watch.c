@@ -5,10 +5,12 @@
  *
  * usage: discover-watch [--all] [--include-exe G] [--exclude-exe G] [--include-cgroup G]
  *                       [--exclude-cgroup G] [--include-container P]
- *                       [--exclude-container P] [--inspect PID]
+ *                       [--exclude-container P] [--inspect PID] [--no-records]
  * Lines: KIND pid=N start=N image=N exec_id=N verdict=V [go=VER supported=0|1 parsed=0|1
  *        pidns=N mntns=N nspid=N cgroup=P container=ID runtime=R pod=UID qos=Q exe=PATH]
- * (exe last: it may hold spaces.) --inspect prints one process and exits.
+ * (exe last: it may hold spaces.) --inspect prints one process and exits. SIGUSR1
+ * rescans ("rescan-done ..." after it); --no-records never reads the ring buffer, as if
+ * every record were lost, so that only rescans find changes.
  */
 #include <errno.h>
 #include <poll.h>
@@ -20,11 +22,15 @@
 #include "discover.h"
 #include "log.h"
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, rescan;
+static bool no_records;
 
 static void on_signal(int sig)
 {
-	stop = 1;
+	if (sig == SIGUSR1)
+		rescan = 1;
+	else
+		stop = 1;
 }
 
 static void print_event(const struct disc_event *ev, void *ctx)
@@ -93,13 +99,21 @@ static int watch(struct discover *d)
 	while (!stop) {
 		if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
 			break;
+		if (rescan) {
+			rescan = 0;
+			err = discover__scan(d);
+			print_stats(d, err ? "rescan-failed" : "rescan-done");
+		}
+		if (no_records)
+			continue;
 		err = discover__consume(d);
 		if (err < 0) {
 			fprintf(stderr, "discover-watch: consume failed: %s\n", strerror(-err));
 			return 1;
 		}
 	}
-	discover__consume(d);
+	if (!no_records)
+		discover__consume(d);
 	print_stats(d, "stats");
 	return 0;
 }
@@ -134,6 +148,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--all")) {
 			opts.report_all = true;
+		} else if (!strcmp(argv[i], "--no-records")) {
+			no_records = true;
 		} else if (!strcmp(argv[i], "--inspect") && i + 1 < argc) {
 			inspect = atoi(argv[++i]);
 		} else if (i + 1 < argc && add_filter(&filter, argv[i], argv[i + 1]) == 0) {
@@ -147,6 +163,7 @@ int main(int argc, char **argv)
 	opts.filter = filtered ? &filter : NULL;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_signal);
 	d = discover__open(&opts);
 	if (!d) {
 		fprintf(stderr, "discover-watch: %s\n", strerror(errno));

@@ -227,6 +227,48 @@ check "discover: the driver prints its stats on SIGTERM" grep -q '^stats ' "$out
 grep '^stats ' "$out" | sed 's/^/discover: /'
 check "discover: its programs are gone after it exits" gone $ids
 
+# ---- a rescan, as if every record had been lost ----
+run new-basic-default
+r_kill=$pid
+"${bin[new-execer-default]}" -usr1 "${bin[old-leaky-stripped]}" -rate 1024 -churn 0 \
+	-duration 120s > /dev/null 2>&1 &
+r_ex=$!
+pids+=("$r_ex")
+out3=$tmp/watch3.out
+"$DRIVER" --no-records > "$out3" 2> "$tmp/watch3.err" &
+drv3=$!
+pids+=("$drv3")
+wait_line "$out3" '^scan-done' > /dev/null
+img_kill=$(field "$(grep -m1 "^scan pid=$r_kill " "$out3")" image)
+img_ex=$(field "$(grep -m1 "^scan pid=$r_ex " "$out3")" image)
+kill -KILL "$r_kill"
+wait "$r_kill" 2> /dev/null
+kill -USR1 "$r_ex"
+for _ in $(seq 100); do
+	[ "$(readlink "/proc/$r_ex/exe")" = "${bin[old-leaky-stripped]}" ] && break
+	sleep 0.1
+done
+run old-basic-default
+r_new=$pid
+kill -USR1 "$drv3"
+wait_line "$out3" '^rescan-done' > /dev/null
+l=$(grep -m1 "^exit pid=$r_kill " "$out3")
+{ [ -n "$img_kill" ] && [ "$(field "$l" image)" = "$img_kill" ] &&
+	[ "$(grep -c "^scan pid=$r_kill " "$out3")" = 1 ]; }
+verdict "discover: rescan: a SIGKILLed process whose records were lost ends"
+nx=$(grep -n -m1 "^exit pid=$r_ex start=[0-9]* image=$img_ex " "$out3" | cut -d: -f1)
+l=$(grep "^scan pid=$r_ex " "$out3" | tail -1)
+ne=$(grep -n "^scan pid=$r_ex " "$out3" | tail -1 | cut -d: -f1)
+{ [ -n "$img_ex" ] && [ -n "$nx" ] && [ "${ne:-0}" -gt "$nx" ] &&
+	[ "$(field "$l" go)" = "${rel[old-leaky-stripped]}" ] && [ "$(field "$l" image)" != "$img_ex" ]; }
+verdict "discover: rescan: a process that ran another Go binary ends its image and is found again"
+check "discover: rescan: a process started since is found" \
+	grep -q "^scan pid=$r_new .*verdict=go go=${rel[old-basic-default]} " "$out3"
+check "discover: rescan: an unchanged process is not reported again" \
+	[ "$(grep -c "^scan pid=${before[new-basic-default]} " "$out3")" = 1 ]
+kill -TERM "$drv3"
+wait "$drv3" 2> /dev/null
+
 # ---- 200 processes of one binary: one parse; non-Go not reported; a filter ----
 cp "${bin[new-execer-default]}" "$tmp/many"
 many=()

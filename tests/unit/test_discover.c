@@ -5,14 +5,14 @@
 #include "discover.h"
 #include "test.h"
 
-#define ID1 "3f4b8c0a9d2e1f6a7b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a"
-#define ID2 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-#define UID "8e1d5c2a-4b7f-4c3d-9a1e-2f6b8d0c4e5a"
+#define ID1  "3f4b8c0a9d2e1f6a7b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a"
+#define ID2  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define UID  "8e1d5c2a-4b7f-4c3d-9a1e-2f6b8d0c4e5a"
 #define UID_ "8e1d5c2a_4b7f_4c3d_9a1e_2f6b8d0c4e5a"
 
 struct cg_case {
 	const char *name;
-	const char *text;	/* /proc/PID/cgroup as the kernel writes it */
+	const char *text; /* /proc/PID/cgroup as the kernel writes it */
 	const char *cgroup;
 	const char *id;
 	const char *runtime;
@@ -29,12 +29,15 @@ static const struct cg_case cases[] = {
 	 "4:memory:/process_api/d08f8cbf048627137185b8571941427a\n3:cpuset:/\n2:cpuacct:/\n"
 	 "1:cpu:/\n0::/\n",
 	 "/process_api/d08f8cbf048627137185b8571941427a", "", "", "", ""},
-	{"v1 systemd service", "12:name=systemd:/system.slice/ssh.service\n11:memory:/system.slice/ssh.service\n0::/system.slice/ssh.service\n",
+	{"v1 systemd service",
+	 "12:name=systemd:/system.slice/ssh.service\n11:memory:/system.slice/ssh.service\n0::/"
+	 "system.slice/ssh.service\n",
 	 "/system.slice/ssh.service", "", "", "", ""},
 	{"docker v2, systemd driver", "0::/system.slice/docker-" ID1 ".scope\n",
 	 "/system.slice/docker-" ID1 ".scope", ID1, "docker", "", ""},
 	{"docker v1, cgroupfs driver",
-	 "12:pids:/docker/" ID1 "\n11:memory:/docker/" ID1 "\n1:name=systemd:/docker/" ID1 "\n0::/system.slice/containerd.service\n",
+	 "12:pids:/docker/" ID1 "\n11:memory:/docker/" ID1 "\n1:name=systemd:/docker/" ID1
+	 "\n0::/system.slice/containerd.service\n",
 	 "/docker/" ID1, ID1, "docker", "", ""},
 	{"containerd, kubepods burstable, v2 systemd",
 	 "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_
@@ -66,8 +69,8 @@ static const struct cg_case cases[] = {
 	 "/machine.slice/libpod-" ID1 ".scope/container", ID1, "podman", "", ""},
 	{"podman conmon", "0::/machine.slice/libpod-conmon-" ID1 ".scope\n",
 	 "/machine.slice/libpod-conmon-" ID1 ".scope", "", "", "", ""},
-	{"podman cgroupfs", "0::/libpod_parent/libpod-" ID2 "\n", "/libpod_parent/libpod-" ID2,
-	 ID2, "podman", "", ""},
+	{"podman cgroupfs", "0::/libpod_parent/libpod-" ID2 "\n", "/libpod_parent/libpod-" ID2, ID2,
+	 "podman", "", ""},
 	{"a 63-digit id is none", "0::/system.slice/docker-" ID1 "x.scope\n",
 	 "/system.slice/docker-" ID1 "x.scope", "", "", "", ""},
 	{"garbage", "no colons here\n::\n", "", "", "", "", ""},
