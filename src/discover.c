@@ -319,7 +319,8 @@ static int read_exe(struct discover *d, pid_t pid, struct proc_view *v)
 	return 0;
 }
 
-static int inspect(struct discover *d, pid_t pid, struct proc_view *v)
+/* all: identity of non-Go processes too */
+static int inspect(struct discover *d, pid_t pid, struct proc_view *v, bool all)
 {
 	unsigned long flags;
 	char state;
@@ -338,7 +339,7 @@ static int inspect(struct discover *d, pid_t pid, struct proc_view *v)
 	if (err)
 		return err;
 	memset(&v->ident, 0, sizeof(v->ident));
-	if (v->ev.go->is_go || d->opts.report_all)
+	if (v->ev.go->is_go || all)
 		read_ident(pid, &v->ident);
 	v->ev.pid = pid;
 	v->ev.verdict = verdict_of(d, v->ev.go, v->exe, &v->ident);
@@ -355,7 +356,7 @@ int discover__inspect(struct discover *d, pid_t pid, struct disc_event *ev,
 
 	if (!v)
 		return -ENOMEM;
-	err = inspect(d, pid, v);
+	err = inspect(d, pid, v, true);
 	if (!err) {
 		*ev = v->ev;
 		*ident = v->ident;
@@ -446,7 +447,7 @@ static void scan_one(struct discover *d, pid_t pid, struct proc_view *v)
 	int err;
 
 	d->st.scanned++;
-	err = inspect(d, pid, v);
+	err = inspect(d, pid, v, d->opts.report_all);
 	if (err == -ESRCH)
 		d->st.vanished++;
 	if (err)
@@ -526,7 +527,7 @@ static void on_exec_record(struct discover *d, const struct lh_disc_event *e, ui
 	v = malloc(sizeof(*v));
 	if (!v)
 		return;
-	if (inspect(d, e->pid, v) == 0 && v->ev.start_time == start)
+	if (inspect(d, e->pid, v, d->opts.report_all) == 0 && v->ev.start_time == start)
 		report_new(d, v, DISC_EXEC, e->exec_id);
 	else
 		d->st.vanished++;

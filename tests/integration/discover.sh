@@ -139,6 +139,12 @@ verdict "discover: scan finds the fixture in its own PID namespace by its host P
 verdict "discover: its PID and mount namespace inodes are its own"
 check "discover: scan reports the host's PID namespace for a host process" \
 	grep -q "^scan pid=${before[new-basic-default]} .* pidns=$host_pidns " "$out"
+l=$("$DRIVER" --inspect "${before[old-basic-default]}" 2> /dev/null)
+check "discover: one process inspected on its own" \
+	[ "$(field "$l" go)" = "${rel[old-basic-default]}" ]
+"$DRIVER" --inspect 999999999 > /dev/null 2> "$tmp/inspect.err"
+{ [ $? = 1 ] && [ "$(wc -l < "$tmp/inspect.err")" = 1 ]; }
+verdict "discover: inspecting no process: status 1, one error line"
 l=$(grep -m1 "^scan pid=$ex1 " "$out")
 ex1_image=$(field "$l" image)
 check "discover: scan finds the execer before its exec" [ "$(field "$l" verdict)" = go ]
