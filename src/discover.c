@@ -71,6 +71,7 @@ struct discover {
 	struct img *imgs[IMG_BUCKETS];
 	uint64_t next_image;
 	uint64_t scans;
+	struct disc_go unreadable; /* what discover__inspect() points to, when it must */
 	uint64_t ns_per_tick;
 	struct disc_stats st;
 };
@@ -83,6 +84,7 @@ struct proc_view {
 	uint64_t seen_ns;
 	dev_t dev; /* the executable's file, 0 when it could not be opened */
 	ino_t ino;
+	struct disc_go unreadable; /* ev.go when the file could not be opened or read */
 };
 
 static uint64_t now_ns(void)
@@ -232,20 +234,18 @@ static void bins_clear(struct discover *d)
 	d->nbins = 0;
 }
 
-/* The facts of the binary open as fd, from the cache or checked now (*parsed). */
-static const struct disc_go *lookup_binary(struct discover *d, int fd, bool *parsed,
-					   struct proc_view *v)
+/*
+ * The facts of the binary open as fd, from the cache or checked now (v->ev.parsed);
+ * NULL with errno when it cannot be looked at.
+ */
+static const struct disc_go *lookup_binary(struct discover *d, int fd, struct proc_view *v)
 {
-	static struct disc_go unreadable;
 	struct bin_entry *b;
 	struct stat sb;
 	size_t h;
 
-	*parsed = false;
-	if (fstat(fd, &sb)) {
-		unreadable = (struct disc_go){.err = -errno};
-		return &unreadable;
-	}
+	if (fstat(fd, &sb))
+		return NULL;
 	v->dev = sb.st_dev;
 	v->ino = sb.st_ino;
 	h = bin_hash(&sb);
@@ -259,12 +259,9 @@ static const struct disc_go *lookup_binary(struct discover *d, int fd, bool *par
 	}
 	if (d->nbins >= BIN_MAX)
 		bins_clear(d);
-	h = bin_hash(&sb);
 	b = calloc(1, sizeof(*b));
-	if (!b) {
-		unreadable = (struct disc_go){.err = -ENOMEM};
-		return &unreadable;
-	}
+	if (!b)
+		return NULL;
 	b->dev = sb.st_dev;
 	b->ino = sb.st_ino;
 	b->size = sb.st_size;
@@ -274,7 +271,7 @@ static const struct disc_go *lookup_binary(struct discover *d, int fd, bool *par
 	d->bins[h] = b;
 	d->nbins++;
 	d->st.parses++;
-	*parsed = true;
+	v->ev.parsed = true;
 	return &b->go;
 }
 
@@ -305,17 +302,15 @@ static int read_exe(struct discover *d, pid_t pid, struct proc_view *v)
 		return errno == ENOENT ? -ESRCH : -errno;
 	v->exe[n] = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return -ESRCH;
-		static struct disc_go unreadable;
-
-		unreadable = (struct disc_go){.err = -errno};
-		v->ev.go = &unreadable;
-		return 0;
+	if (fd < 0 && errno == ENOENT)
+		return -ESRCH;
+	v->ev.go = fd < 0 ? NULL : lookup_binary(d, fd, v);
+	if (!v->ev.go) {
+		v->unreadable = (struct disc_go){.err = -errno};
+		v->ev.go = &v->unreadable;
 	}
-	v->ev.go = lookup_binary(d, fd, &v->ev.parsed, v);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return 0;
 }
 
@@ -363,6 +358,10 @@ int discover__inspect(struct discover *d, pid_t pid, struct disc_event *ev,
 		snprintf(exe, exe_len, "%s", v->exe);
 		ev->ident = ident;
 		ev->exe = exe;
+		if (ev->go == &v->unreadable) {
+			d->unreadable = v->unreadable;
+			ev->go = &d->unreadable;
+		}
 	}
 	free(v);
 	return err;
