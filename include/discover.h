@@ -30,6 +30,10 @@
  * .gopclntab section), read through /proc/PID/exe (containers and deleted files too),
  * once per distinct binary: results are cached by (st_dev, st_ino, st_size, st_mtime) of
  * the file, so 200 processes of one binary cost one parse.
+ *
+ * Not thread-safe: one thread calls everything, the callback included. A process that
+ * forks without exec (a copy of a Go image, rare) makes no exec record: only a rescan
+ * finds it.
  */
 
 struct discover;
