@@ -109,7 +109,7 @@ pids+=("$py_pid")
 "${bin[new-execer-default]}" -usr1 "${bin[new-basic-default]}" -leak 0 -d 120s > /dev/null 2>&1 &
 ex1=$!
 pids+=("$ex1")
-unshare --pid --mount --fork "${bin[new-basic-stripped]}" -leak 0 -d 120s > /dev/null 2>&1 &
+unshare --pid --mount --fork --kill-child "${bin[new-basic-stripped]}" -leak 0 -d 120s > /dev/null 2>&1 &
 pids+=("$!")
 ns_outer=$!
 sleep 0.5
@@ -143,6 +143,8 @@ for p in $sleep_pid $py_pid; do
 done
 # the namespaced fixture: unshare forks it, its child execs the Go program
 ns_pid=$(cat "/proc/$ns_outer/task/$ns_outer/children" 2> /dev/null | awk '{ print $1 }')
+# unshare --fork ignores SIGTERM while it waits: its child is the one to kill
+pids+=(${ns_pid:+"$ns_pid"})
 l=$(grep -m1 "^scan pid=${ns_pid:-x} " "$out")
 { [ "$(field "$l" verdict)" = go ] && [ "$(field "$l" nspid)" = 1 ]; }
 verdict "discover: scan finds the fixture in its own PID namespace by its host PID $ns_pid"
@@ -167,7 +169,7 @@ for k in new-basic-default new-basic-stripped new-leaky-default old-basic-defaul
 	run "$k"
 	after[$k]=$pid
 done
-unshare --pid --mount --fork "${bin[new-leaky-default]}" -rate 1024 -churn 0 -duration 120s \
+unshare --pid --mount --fork --kill-child "${bin[new-leaky-default]}" -rate 1024 -churn 0 -duration 120s \
 	> /dev/null 2>&1 &
 pids+=("$!")
 ns_outer2=$!
@@ -190,6 +192,7 @@ for k in "${!after[@]}"; do
 done
 echo "discover: exec records of 5 fixtures seen $((($(date +%s%N) - t0) / 1000000)) ms after they were started (not asserted)"
 ns_pid2=$(cat "/proc/$ns_outer2/task/$ns_outer2/children" 2> /dev/null | awk '{ print $1 }')
+pids+=(${ns_pid2:+"$ns_pid2"})
 l=$(wait_line "$out" "^exec pid=${ns_pid2:-x} .*verdict=go")
 { [ "$(field "$l" nspid)" = 1 ] && [ "$(field "$l" pidns)" != "$host_pidns" ] &&
 	[ "$(field "$l" mntns)" != "$host_mntns" ] && [ "$(field "$l" go)" = "${rel[new-leaky-default]}" ]; }
