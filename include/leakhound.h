@@ -318,4 +318,26 @@ struct lh_cheap_pending {
 };
 _Static_assert(sizeof(struct lh_cheap_pending) == 24, "struct lh_cheap_pending layout changed");
 
+/* ---- discover.bpf.c: processes appearing and going away, for `leakhound daemon` ---- */
+
+#define LH_DISC_EXEC 1	/* a process ran execve(): a new executable image */
+#define LH_DISC_EXIT 2	/* the last thread of a process exited: the process is gone */
+
+/*
+ * Ring buffer of discovery records: 40 bytes (48 in the ring), ~21000 in flight, a few
+ * seconds of a node starting thousands of processes per second.
+ */
+#define LH_DISC_RINGBUF_BYTES (1024 * 1024)
+
+struct lh_disc_event {
+	__u32 kind;		/* LH_DISC_* */
+	__u32 pid;		/* tgid, as the initial PID namespace sees it */
+	__u64 start_ns;		/* group leader's start_boottime: /proc/PID/stat starttime in ns */
+	__u64 exec_id;		/* task->self_exec_id after the exec (exit: the last one) */
+	__u64 ts_ns;		/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the event */
+	__u32 ppid;		/* the parent's tgid (exec only) */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct lh_disc_event) == 40, "struct lh_disc_event layout changed");
+
 #endif

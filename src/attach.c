@@ -35,7 +35,7 @@ bool attach__alive(const struct target *t)
 	buf[n] = 0;
 	/* field 22 (starttime) after the parenthesised comm, which may hold spaces */
 	p = strrchr(buf, ')');
-	for (int field = 3; p && field < 22; field++)
+	for (int field = 3; p && field <= 22; field++)
 		p = strchr(p + 1, ' ');
 	if (!p || sscanf(p + 1, "%llu", &st) != 1)
 		return false;

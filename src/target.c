@@ -36,8 +36,8 @@ static int read_start_time(pid_t pid, uint64_t *start)
 		return err;
 	buf[n] = 0;
 	p = strrchr(buf, ')');
-	/* after ") " come fields 3.. : skip 19 of them to reach starttime (22) */
-	for (int field = 3; p && field < 22; field++)
+	/* ")" then a space before each field from 3 on: the 20th space precedes starttime (22) */
+	for (int field = 3; p && field <= 22; field++)
 		p = strchr(p + 1, ' ');
 	if (!p || sscanf(p + 1, "%lu", start) != 1)
 		return -EINVAL;
