@@ -19,6 +19,8 @@ static const struct command {
 	{"check", cmd_check, "whether this kernel and these privileges can run leakhound"},
 	{"trace", cmd_trace, "live Go heap by allocation stack of a running process"},
 	{"goroutines", cmd_goroutines, "every goroutine of a running process, grouped by stack"},
+	{"daemon", cmd_daemon,
+	 "every Go process of the machine, continuously: metrics, profiles, suspects over HTTP"},
 };
 
 static void usage(FILE *out)

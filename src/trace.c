@@ -1501,8 +1501,9 @@ static int start_tracing(struct tracer *tr)
 		err = apply_rate(tr);
 	if (err)
 		return err;
-	log_info("process %d: attached:%s%s%s", tr->t->pid, tr->gh ? " Go heap" : "",
-		 tr->gor ? " goroutines" : "", tr->cgo ? " C heap" : "");
+	if (!tr->quiet)
+		log_info("process %d: attached:%s%s%s", tr->t->pid, tr->gh ? " Go heap" : "",
+			 tr->gor ? " goroutines" : "", tr->cgo ? " C heap" : "");
 	history_setup(tr);
 	clock_gettime(CLOCK_MONOTONIC, &tr->start);
 	tr->next_report = tr->o.interval;

@@ -1,0 +1,846 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * leakhound daemon: every Go process on the machine, continuously (DESIGN.md §7).
+ *
+ * One process, one thread, one loop: the discovery ring buffer (src/discover.c: a scan
+ * of /proc at start, then the kernel's exec and exit events) and the HTTP server
+ * (src/http.c) are polled together, every 100 ms each target gets its tick (budget
+ * checks, and every interval a report collected into memory: src/trace.c), and the HTTP
+ * handlers (src/daemon_http.c) answer from what the last reports hold. The BPF objects
+ * of the three tracers are loaded once, on first use, and shared by every target.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cheap.h"
+#include "commands.h"
+#include "daemon_int.h"
+#include "goheap.h"
+#include "gortrace.h"
+#include "http.h"
+#include "log.h"
+#include "target.h"
+
+#define TICK_MS 100
+#define DEFAULT_MAX_TARGETS 50
+#define DEFAULT_LOG "/var/log/leakhound.log"
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+	stop_flag = sig;
+}
+
+enum { G_INC_EXE, G_EXC_EXE, G_INC_CGROUP, G_EXC_CGROUP, G_INC_CONT, G_EXC_CONT };
+static const char *const glob_keys[6] = {
+	"include_exe", "exclude_exe", "include_cgroup",
+	"exclude_cgroup", "include_container", "exclude_container",
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: leakhound daemon [options]\n"
+		"\n"
+		"Traces every Go process of the machine (the Go heap, goroutines, and the C heap\n"
+		"of cgo programs), found at start and as they exec, detached as they exit; serves\n"
+		"Prometheus metrics, per-PID pprof profiles, JSON and an HTML overview over HTTP.\n"
+		"\n"
+		"  --foreground          stay in the foreground, log to stderr (systemd, containers)\n"
+		"  --config FILE         JSON settings (docs/DAEMON.md); flags override them\n"
+		"  --listen ADDR:PORT    HTTP address (default %s; loopback unless said)\n"
+		"  --token-file FILE     require 'Authorization: Bearer TOKEN' (the file's first line)\n"
+		"  --log FILE            the log in the background (default %s)\n"
+		"  -i, --interval SECS   seconds between reports of a target (default 10)\n"
+		"  --max-targets N       processes traced at once (default %d, at most %d)\n"
+		"  --max-cpu PERCENT     CPU of one core the daemon may use; past it reports come\n"
+		"                        less often (default 1; 0: no limit)\n"
+		"  --include-exe GLOB    trace only executables matching (base name or path);\n"
+		"  --exclude-exe GLOB    never these; also --include-cgroup, --exclude-cgroup\n"
+		"                        (cgroup path globs), --include-container,\n"
+		"                        --exclude-container (container id prefixes); repeatable,\n"
+		"                        exclusions win\n"
+		"  --no-write            never turn heap sampling on in a target (by default the\n"
+		"                        daemon sets runtime.MemProfileRate where it is 0, and puts\n"
+		"                        it back when it detaches)\n"
+		"  --rate BYTES          the sampling rate it sets (default 524288)\n"
+		"  --cgo WHEN            C heap tracing: auto (cgo programs, default), on, off\n"
+		"  --cgo-rate BYTES      C heap sampling (default %d)\n"
+		"  --no-goroutines       no goroutine tracing\n"
+		"  --budget N            recorded probe events per second per target (default %d)\n"
+		"  -h, --help            this help\n",
+		HTTP_DEFAULT_LISTEN, DEFAULT_LOG, DEFAULT_MAX_TARGETS, LH_GOHEAP_MAX_TARGETS,
+		DEFAULT_CGO_RATE, DEFAULT_BUDGET);
+}
+
+static void opts_default(struct daemon_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->listen = HTTP_DEFAULT_LISTEN;
+	o->log_file = DEFAULT_LOG;
+	o->interval = 10;
+	o->max_targets = DEFAULT_MAX_TARGETS;
+	o->max_cpu = 1;
+	o->write_rate = true;
+	o->cgo = CGO_AUTO;
+	o->cgo_rate = DEFAULT_CGO_RATE;
+	o->goroutines = true;
+	o->budget = DEFAULT_BUDGET;
+	o->top = 10;
+}
+
+static int add_glob(struct daemon_opts *o, int list, const char *g)
+{
+	int *n[6] = { &o->filter.n_include_exe, &o->filter.n_exclude_exe,
+		      &o->filter.n_include_cgroup, &o->filter.n_exclude_cgroup,
+		      &o->filter.n_include_container, &o->filter.n_exclude_container };
+
+	if (*n[list] >= DAEMON_MAX_GLOBS) {
+		log_err("daemon: more than %d %s entries", DAEMON_MAX_GLOBS, glob_keys[list]);
+		return -E2BIG;
+	}
+	o->globs[list][(*n[list])++] = g;
+	return 0;
+}
+
+static void link_globs(struct daemon_opts *o)
+{
+	o->filter.include_exe = o->globs[G_INC_EXE];
+	o->filter.exclude_exe = o->globs[G_EXC_EXE];
+	o->filter.include_cgroup = o->globs[G_INC_CGROUP];
+	o->filter.exclude_cgroup = o->globs[G_EXC_CGROUP];
+	o->filter.include_container = o->globs[G_INC_CONT];
+	o->filter.exclude_container = o->globs[G_EXC_CONT];
+}
+
+static int parse_cgo(const char *s, enum cgo_mode *m)
+{
+	if (!strcmp(s, "auto"))
+		*m = CGO_AUTO;
+	else if (!strcmp(s, "on"))
+		*m = CGO_ON;
+	else if (!strcmp(s, "off"))
+		*m = CGO_OFF;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_num(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* ---- the configuration file: the long options' names, '-' as '_' ---- */
+
+/* The parsed file is kept for the daemon's life: the options point into it. */
+static cJSON *config_doc;
+
+static int config_num(const cJSON *v, const char *key, double min, double max, double *out)
+{
+	if (!cJSON_IsNumber(v) || v->valuedouble < min || v->valuedouble > max) {
+		log_err("config: %s: a number from %g to %g", key, min, max);
+		return -EINVAL;
+	}
+	*out = v->valuedouble;
+	return 0;
+}
+
+static int config_str(const cJSON *v, const char *key, const char **out)
+{
+	if (!cJSON_IsString(v)) {
+		log_err("config: %s: a string", key);
+		return -EINVAL;
+	}
+	*out = v->valuestring;
+	return 0;
+}
+
+static int config_bool(const cJSON *v, const char *key, bool *out)
+{
+	if (!cJSON_IsBool(v)) {
+		log_err("config: %s: true or false", key);
+		return -EINVAL;
+	}
+	*out = cJSON_IsTrue(v);
+	return 0;
+}
+
+static int config_item(struct daemon_opts *o, const cJSON *v)
+{
+	const char *k = v->string, *s;
+	double x;
+	int err;
+
+	for (int i = 0; i < 6; i++) {
+		const cJSON *e;
+
+		if (strcmp(k, glob_keys[i]))
+			continue;
+		if (!cJSON_IsArray(v)) {
+			log_err("config: %s: an array of strings", k);
+			return -EINVAL;
+		}
+		cJSON_ArrayForEach(e, v) {
+			if (!cJSON_IsString(e)) {
+				log_err("config: %s: an array of strings", k);
+				return -EINVAL;
+			}
+			err = add_glob(o, i, e->valuestring);
+			if (err)
+				return err;
+		}
+		return 0;
+	}
+	if (!strcmp(k, "listen"))
+		return config_str(v, k, &o->listen);
+	if (!strcmp(k, "token_file"))
+		return config_str(v, k, &o->token_file);
+	if (!strcmp(k, "log"))
+		return config_str(v, k, &o->log_file);
+	if (!strcmp(k, "write_rate"))
+		return config_bool(v, k, &o->write_rate);
+	if (!strcmp(k, "goroutines"))
+		return config_bool(v, k, &o->goroutines);
+	if (!strcmp(k, "cgo")) {
+		err = config_str(v, k, &s);
+		if (!err && parse_cgo(s, &o->cgo)) {
+			log_err("config: cgo: \"auto\", \"on\" or \"off\"");
+			err = -EINVAL;
+		}
+		return err;
+	}
+	if (!strcmp(k, "interval")) {
+		err = config_num(v, k, 0.5, 86400, &o->interval);
+		return err;
+	}
+	if (!strcmp(k, "max_targets")) {
+		err = config_num(v, k, 1, LH_GOHEAP_MAX_TARGETS, &x);
+		o->max_targets = x;
+		return err;
+	}
+	if (!strcmp(k, "max_cpu")) {
+		err = config_num(v, k, 0, 100, &o->max_cpu);
+		return err;
+	}
+	if (!strcmp(k, "rate")) {
+		err = config_num(v, k, 1, 1 << 30, &x);
+		o->rate = x;
+		return err;
+	}
+	if (!strcmp(k, "cgo_rate")) {
+		err = config_num(v, k, 0, UINT32_MAX, &x);
+		o->cgo_rate = x;
+		return err;
+	}
+	if (!strcmp(k, "budget")) {
+		err = config_num(v, k, 0, UINT32_MAX, &x);
+		o->budget = x;
+		return err;
+	}
+	log_err("config: unknown setting \"%s\" (docs/DAEMON.md lists them)", k);
+	return -EINVAL;
+}
+
+static int load_config(struct daemon_opts *o, const char *path)
+{
+	char *text = NULL;
+	size_t len = 0;
+	const cJSON *v;
+	FILE *f;
+	int err = 0;
+
+	f = fopen(path, "r");
+	if (!f) {
+		err = -errno;
+		log_err("config %s: %s", path, strerror(errno));
+		return err;
+	}
+	text = malloc(1 << 20);
+	if (text)
+		len = fread(text, 1, (1 << 20) - 1, f);
+	if (text && !ferror(f) && !feof(f)) {
+		log_err("config %s: larger than 1 MiB", path);
+		err = -EFBIG;
+	}
+	fclose(f);
+	if (!text)
+		return -ENOMEM;
+	if (!err) {
+		text[len] = '\0';
+		config_doc = cJSON_Parse(text);
+		if (!config_doc || !cJSON_IsObject(config_doc)) {
+			log_err("config %s: not a JSON object (error near byte %td)", path,
+				config_doc ? 0 : cJSON_GetErrorPtr() - text);
+			err = -EINVAL;
+		}
+	}
+	free(text);
+	if (err)
+		return err;
+	cJSON_ArrayForEach(v, config_doc) {
+		err = config_item(o, v);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct daemon_opts *o)
+{
+	static const struct option opts[] = {
+		{ "foreground", no_argument, NULL, 'F' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "log", required_argument, NULL, 'L' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "max-targets", required_argument, NULL, 'm' },
+		{ "max-cpu", required_argument, NULL, 'u' },
+		{ "include-exe", required_argument, NULL, 0x100 + G_INC_EXE },
+		{ "exclude-exe", required_argument, NULL, 0x100 + G_EXC_EXE },
+		{ "include-cgroup", required_argument, NULL, 0x100 + G_INC_CGROUP },
+		{ "exclude-cgroup", required_argument, NULL, 0x100 + G_EXC_CGROUP },
+		{ "include-container", required_argument, NULL, 0x100 + G_INC_CONT },
+		{ "exclude-container", required_argument, NULL, 0x100 + G_EXC_CONT },
+		{ "no-write", no_argument, NULL, 'W' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "cgo", required_argument, NULL, 'C' },
+		{ "cgo-rate", required_argument, NULL, 'R' },
+		{ "no-goroutines", no_argument, NULL, 'G' },
+		{ "budget", required_argument, NULL, 'B' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const char *config = NULL;
+	double v;
+	int c, err;
+
+	opts_default(o);
+	/* the file first, whatever its place: the flags override it */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "i:h", opts, NULL)) != -1)
+		if (c == 'c')
+			config = optarg;
+	opterr = 1;
+	optind = 1;
+	if (config) {
+		o->config = config;
+		err = load_config(o, config);
+		if (err)
+			return err;
+	}
+	while ((c = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'F':
+			o->foreground = true;
+			break;
+		case 'c':
+			break;
+		case 'l':
+			o->listen = optarg;
+			break;
+		case 't':
+			o->token_file = optarg;
+			break;
+		case 'L':
+			o->log_file = optarg;
+			break;
+		case 'i':
+			if (parse_num(optarg, 0.5, 86400, &o->interval))
+				goto bad;
+			break;
+		case 'm':
+			if (parse_num(optarg, 1, LH_GOHEAP_MAX_TARGETS, &v))
+				goto bad;
+			o->max_targets = v;
+			break;
+		case 'u':
+			if (parse_num(optarg, 0, 100, &o->max_cpu))
+				goto bad;
+			break;
+		case 0x100 + G_INC_EXE:
+		case 0x100 + G_EXC_EXE:
+		case 0x100 + G_INC_CGROUP:
+		case 0x100 + G_EXC_CGROUP:
+		case 0x100 + G_INC_CONT:
+		case 0x100 + G_EXC_CONT:
+			if (add_glob(o, c - 0x100, optarg))
+				return -E2BIG;
+			break;
+		case 'W':
+			o->write_rate = false;
+			break;
+		case 'r':
+			if (parse_num(optarg, 1, 1 << 30, &v))
+				goto bad;
+			o->rate = v;
+			break;
+		case 'C':
+			if (parse_cgo(optarg, &o->cgo))
+				goto bad;
+			break;
+		case 'R':
+			if (parse_num(optarg, 0, UINT32_MAX, &v))
+				goto bad;
+			o->cgo_rate = v;
+			break;
+		case 'G':
+			o->goroutines = false;
+			break;
+		case 'B':
+			if (parse_num(optarg, 0, UINT32_MAX, &v))
+				goto bad;
+			o->budget = v;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_err("daemon: unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	link_globs(o);
+	return 0;
+bad:
+	log_err("daemon: invalid value '%s' for the option", optarg);
+	return -EINVAL;
+}
+
+/* ---- targets ---- */
+
+struct dtarget *daemon_target(struct daemon *d, pid_t pid)
+{
+	for (struct dtarget *x = d->targets; x; x = x->next)
+		if (x->pid == pid)
+			return x;
+	return NULL;
+}
+
+double daemon_cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void skip(struct daemon *d, const struct disc_event *ev, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void skip(struct daemon *d, const struct disc_event *ev, const char *fmt, ...)
+{
+	struct dskipped *s = calloc(1, sizeof(*s));
+	va_list ap;
+
+	d->skipped_total++;
+	if (!s)
+		return;
+	s->pid = ev->pid;
+	s->start_time = ev->start_time;
+	s->image = ev->image;
+	snprintf(s->exe, sizeof(s->exe), "%s", ev->exe ? ev->exe : "?");
+	va_start(ap, fmt);
+	vsnprintf(s->why, sizeof(s->why), fmt, ap);
+	va_end(ap);
+	log_warn("process %d (%s): not traced: %s", s->pid, s->exe, s->why);
+	s->next = d->skipped;
+	d->skipped = s;
+	d->nskipped++;
+}
+
+static void tracer_opts(const struct daemon *d, struct trace_opts *o, pid_t pid)
+{
+	*o = (struct trace_opts){
+		.pid = pid,
+		.interval = d->o.interval,
+		.top = d->o.top,
+		.json = true, /* nothing printed on stdout while attaching */
+		.rate = d->o.rate,
+		.no_write = !d->o.write_rate,
+		.no_goroutines = !d->o.goroutines,
+		.budget = d->o.budget,
+		.cgo = d->o.cgo,
+		.cgo_rate = d->o.cgo_rate,
+	};
+}
+
+static void attach(struct daemon *d, const struct disc_event *ev)
+{
+	double t0 = mono_ms();
+	struct dtarget *x;
+	int err;
+
+	if (d->ntargets >= d->o.max_targets) {
+		skip(d, ev, "%d processes traced already (--max-targets)", d->ntargets);
+		return;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		skip(d, ev, "out of memory");
+		return;
+	}
+	x->pid = ev->pid;
+	x->start_time = ev->start_time;
+	x->image = ev->image;
+	snprintf(x->exe, sizeof(x->exe), "%s", ev->exe ? ev->exe : "?");
+	snprintf(x->go_version, sizeof(x->go_version), "%s", ev->go ? ev->go->version_str : "");
+	if (ev->ident)
+		x->ident = *ev->ident;
+	tracer_opts(d, &x->tr.o, ev->pid);
+	x->tr.quiet = true;
+	x->tr.sh = &d->sh;
+	err = trace_start(&x->tr);
+	if (!err && x->tr.t->start_time != ev->start_time)
+		err = -ESRCH; /* the PID was reused between the event and the attach */
+	if (err) {
+		trace_stop(&x->tr);
+		free(x);
+		d->failed_total++;
+		skip(d, ev, "attaching failed: %s (see the log above)", strerror(-err));
+		return;
+	}
+	x->attached_at = time(NULL);
+	x->attach_ms = mono_ms() - t0;
+	d->attach_ms_last = x->attach_ms;
+	if (x->attach_ms > d->attach_ms_max)
+		d->attach_ms_max = x->attach_ms;
+	x->next = d->targets;
+	d->targets = x;
+	d->ntargets++;
+	d->attached_total++;
+	log_info("process %d (%s, %s): attached in %.0f ms:%s%s%s%s%s", x->pid, x->exe,
+		 x->go_version, x->attach_ms, x->tr.gh ? " Go heap" : "",
+		 x->tr.gor ? " goroutines" : "", x->tr.cgo ? " C heap" : "",
+		 x->ident.container_id[0] ? ", container " : "", x->ident.container_id);
+}
+
+static void detach(struct daemon *d, struct dtarget **link, const char *why)
+{
+	struct dtarget *x = *link;
+
+	log_info("process %d (%s): detached: %s", x->pid, x->exe, why);
+	*link = x->next;
+	trace_stop(&x->tr);
+	free(x);
+	d->ntargets--;
+	d->detached_total++;
+}
+
+static void forget_skipped(struct daemon *d, const struct disc_event *ev)
+{
+	for (struct dskipped **p = &d->skipped; *p; p = &(*p)->next) {
+		struct dskipped *s = *p;
+
+		if (s->pid == ev->pid && s->start_time == ev->start_time && s->image == ev->image) {
+			*p = s->next;
+			free(s);
+			d->nskipped--;
+			return;
+		}
+	}
+}
+
+static void on_event(const struct disc_event *ev, void *ctx)
+{
+	struct daemon *d = ctx;
+
+	switch (ev->kind) {
+	case DISC_SCAN:
+	case DISC_EXEC:
+		if (ev->verdict == DISC_GO)
+			attach(d, ev);
+		else if (ev->verdict == DISC_GO_UNSUPPORTED)
+			skip(d, ev, "%s is not supported (leakhound supports go1.19 to go1.26)",
+			     ev->go && ev->go->version_str[0] ? ev->go->version_str
+							      : "an unknown Go release");
+		else if (ev->verdict == DISC_EXCLUDED)
+			log_debug("process %d (%s): excluded by the filters", ev->pid,
+				  ev->exe ? ev->exe : "?");
+		break;
+	case DISC_EXIT:
+		for (struct dtarget **p = &d->targets; *p; p = &(*p)->next)
+			if ((*p)->pid == ev->pid && (*p)->start_time == ev->start_time &&
+			    (*p)->image == ev->image) {
+				detach(d, p, "exited or executed another program");
+				return;
+			}
+		forget_skipped(d, ev);
+		break;
+	}
+}
+
+/*
+ * The CPU budget, checked every 10 s: over --max-cpu percent of one core, reports (and
+ * their snapshots) come twice as rarely, up to 8 times; under half of it, back.
+ */
+static void cpu_budget(struct daemon *d, double t)
+{
+	double cpu = daemon_cpu_seconds(), span = t - d->cpu_check_t;
+	int stretch = d->stretch;
+
+	if (span < 10)
+		return;
+	d->cpu_pct = 100 * (cpu - d->cpu_last_s) / span;
+	d->cpu_last_s = cpu;
+	d->cpu_check_t = t;
+	if (!d->o.max_cpu)
+		return;
+	if (d->cpu_pct > d->o.max_cpu && stretch < 8)
+		stretch *= 2;
+	else if (d->cpu_pct < d->o.max_cpu / 2 && stretch > 1)
+		stretch /= 2;
+	if (stretch == d->stretch)
+		return;
+	log_warn("daemon: %.2f%% of a CPU over the last %.0f s (budget %.2f%%): reports every "
+		 "%.0f s", d->cpu_pct, span, d->o.max_cpu, d->o.interval * stretch);
+	d->stretch = stretch;
+	for (struct dtarget *x = d->targets; x; x = x->next)
+		x->tr.o.interval = d->o.interval * stretch;
+}
+
+static void tick(struct daemon *d)
+{
+	struct timespec now;
+
+	for (struct dtarget **p = &d->targets; *p;) {
+		struct dtarget *x = *p;
+		int err;
+
+		if (!trace_alive(&x->tr)) {
+			detach(d, p, "exited");
+			continue;
+		}
+		err = trace_tick(&x->tr);
+		if (err < 0 && !trace_alive(&x->tr)) {
+			detach(d, p, "exited");
+			continue;
+		}
+		if (err < 0)
+			log_warn("process %d: report failed: %s", x->pid, strerror(-err));
+		p = &x->next;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	cpu_budget(d, (now.tv_sec - d->start.tv_sec) + (now.tv_nsec - d->start.tv_nsec) / 1e9);
+}
+
+/* ---- set-up ---- */
+
+static char *read_token(const char *path)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f) {
+		log_err("--token-file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	if (n < 16) {
+		log_err("--token-file %s: the token (first line) must be at least 16 characters",
+			path);
+		return NULL;
+	}
+	return strdup(line);
+}
+
+/* The classic double fork; stderr goes to the log file. */
+static int background(const char *log_file)
+{
+	int fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	pid_t pid;
+
+	if (fd < 0) {
+		log_err("--log %s: %s", log_file, strerror(errno));
+		return -errno;
+	}
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/"))
+		return -errno;
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return 0;
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int start(struct daemon *d)
+{
+	struct http_opts ho = { .listen = d->o.listen };
+	struct discover_opts dopt = { .cb = on_event, .ctx = d, .filter = &d->o.filter };
+	int err;
+
+	if (d->o.token_file) {
+		d->token = read_token(d->o.token_file);
+		if (!d->token)
+			return -EINVAL;
+		ho.token = d->token;
+	}
+	d->http = http_server__new(&ho);
+	if (!d->http)
+		return -errno;
+	err = daemon_http_routes(d);
+	if (err) {
+		log_err("daemon: HTTP routes: %s", strerror(-err));
+		return err;
+	}
+	d->disc = discover__open(&dopt);
+	if (!d->disc) {
+		err = -errno;
+		log_err("daemon: cannot watch processes: %s%s", strerror(-err),
+			err == -EPERM ? " (needs root, or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE)" : "");
+		return err;
+	}
+	log_info("daemon: listening on http://%s/", http_server__address(d->http));
+	/* stdout: for whoever started us in the foreground (tests read the port there) */
+	if (d->o.foreground) {
+		printf("leakhound daemon: listening on http://%s/\n", http_server__address(d->http));
+		fflush(stdout);
+	}
+	return discover__scan(d->disc);
+}
+
+static void stop(struct daemon *d)
+{
+	while (d->targets)
+		detach(d, &d->targets, "leakhound daemon stopping");
+	while (d->skipped) {
+		struct dskipped *s = d->skipped;
+
+		d->skipped = s->next;
+		free(s);
+	}
+	discover__free(d->disc);
+	http_server__free(d->http);
+	goheap__free(d->sh.gh);
+	gortrace__free(d->sh.gt);
+	cheap__free(d->sh.ch);
+	free(d->token);
+}
+
+static int run(struct daemon *d)
+{
+	double next_tick = mono_ms() + TICK_MS;
+
+	while (!stop_flag) {
+		struct pollfd p[2] = {
+			{ .fd = http_server__fd(d->http), .events = POLLIN },
+			{ .fd = discover__fd(d->disc), .events = POLLIN },
+		};
+		int timeout = next_tick - mono_ms(), ht = http_server__timeout(d->http);
+		int n;
+
+		if (timeout < 0)
+			timeout = 0;
+		if (ht >= 0 && ht < timeout)
+			timeout = ht;
+		n = poll(p, 2, timeout);
+		if (n < 0 && errno != EINTR) {
+			log_err("daemon: poll: %s", strerror(errno));
+			return -errno;
+		}
+		http_server__serve(d->http, 0);
+		if (n > 0 && p[1].revents)
+			discover__consume(d->disc);
+		if (mono_ms() >= next_tick) {
+			tick(d);
+			next_tick = mono_ms() + TICK_MS;
+		}
+	}
+	log_info("daemon: signal %d, stopping", (int)stop_flag);
+	return 0;
+}
+
+int cmd_daemon(int argc, char **argv)
+{
+	struct daemon d = { .stretch = 1 };
+	int err;
+
+	err = parse_opts(argc, argv, &d.o);
+	if (err)
+		return 2;
+	/* a daemon says what it attaches and detaches */
+	if (log_verbosity < LOG_INFO)
+		log_verbosity = LOG_INFO;
+	if (!d.o.foreground) {
+		err = background(d.o.log_file);
+		if (err)
+			return 1;
+	}
+	setup_signals();
+	clock_gettime(CLOCK_MONOTONIC, &d.start);
+	err = start(&d);
+	if (!err)
+		err = run(&d);
+	stop(&d);
+	cJSON_Delete(config_doc);
+	return err ? 1 : 0;
+}
