@@ -60,7 +60,7 @@ TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
 TOOL_BPF_SRCS := $(wildcard tools/*.bpf.c)
 TOOL_SKELS := $(patsubst tools/%.bpf.c,$(OUTPUT)/tools/%.skel.h,$(TOOL_BPF_SRCS))
 
-.PHONY: all deps test test-unit test-integration bench bench-goroutines bench-gortrace \
+.PHONY: all deps test test-unit test-integration bench bench-daemon bench-goroutines bench-gortrace \
 	bench-trace bench-cgo fuzz fuzz-build format clean vmlinux
 
 all: $(OUTPUT)/leakhound $(TOOL_BINS)
@@ -172,6 +172,11 @@ bench-trace: all
 # tracing (tools/lh-memleak) and untraced (needs root).
 bench-cgo: all
 	$(Q)OUTPUT=$(OUTPUT) LEAKHOUND=$(OUTPUT)/leakhound scripts/bench-cgo.sh $(BENCH_CGO_ARGS)
+
+# The daemon's CPU and RSS with 1, 10 and 50 traced processes, and attach latency
+# (needs root; BENCH_DAEMON_ARGS, e.g. -s 30 -n "1 10").
+bench-daemon: all
+	$(Q)OUTPUT=$(OUTPUT) LEAKHOUND=$(OUTPUT)/leakhound scripts/bench-daemon.sh $(BENCH_DAEMON_ARGS)
 
 # Goroutine tracing's probe cost on a goroutine-spawning workload (needs root).
 bench-gortrace: all

@@ -504,7 +504,7 @@ static void tracer_opts(const struct daemon *d, struct trace_opts *o, pid_t pid)
 
 static void attach(struct daemon *d, const struct disc_event *ev)
 {
-	double t0 = mono_ms();
+	double t0 = mono_ms(), c0 = daemon_cpu_seconds();
 	struct dtarget *x;
 	int err;
 
@@ -539,6 +539,7 @@ static void attach(struct daemon *d, const struct disc_event *ev)
 	}
 	x->attached_at = time(NULL);
 	x->attach_ms = mono_ms() - t0;
+	d->attach_cpu_s += daemon_cpu_seconds() - c0;
 	d->attach_ms_last = x->attach_ms;
 	if (x->attach_ms > d->attach_ms_max)
 		d->attach_ms_max = x->attach_ms;
@@ -613,13 +614,16 @@ static void on_event(const struct disc_event *ev, void *ctx)
  */
 static void cpu_budget(struct daemon *d, double t)
 {
-	double cpu = daemon_cpu_seconds(), span = t - d->cpu_check_t;
+	double cpu, span = t - d->cpu_check_t;
 	int stretch = d->stretch;
 
 	if (span < 10)
 		return;
-	d->cpu_pct = 100 * (cpu - d->cpu_last_s) / span;
+	cpu = daemon_cpu_seconds();
+	/* attaching is a one-time cost (binaries parsed, objects loaded): not the budget's */
+	d->cpu_pct = 100 * (cpu - d->cpu_last_s - d->attach_cpu_s) / span;
 	d->cpu_last_s = cpu;
+	d->attach_cpu_s = 0;
 	d->cpu_check_t = t;
 	if (!d->o.max_cpu)
 		return;
@@ -795,11 +799,11 @@ static int run(struct daemon *d)
 			{ .fd = http_server__fd(d->http), .events = POLLIN },
 			{ .fd = discover__fd(d->disc), .events = POLLIN },
 		};
-		int timeout = next_tick - mono_ms(), ht = http_server__timeout(d->http);
+		/* rounded up: a wait cut short by a fraction of a millisecond would spin */
+		double left = next_tick - mono_ms();
+		int timeout = left > 0 ? (int)left + 1 : 0, ht = http_server__timeout(d->http);
 		int n;
 
-		if (timeout < 0)
-			timeout = 0;
 		if (ht >= 0 && ht < timeout)
 			timeout = ht;
 		n = poll(p, 2, timeout);

@@ -71,6 +71,7 @@ struct daemon {
 	struct timespec start;
 	/* CPU budget: past it, reports come less often (interval x stretch) */
 	double cpu_last_s, cpu_check_t, cpu_pct;
+	double attach_cpu_s;	/* CPU spent attaching since the last check */
 	int stretch;
 };
 
