@@ -642,15 +642,20 @@ static void cpu_budget(struct daemon *d, double t)
 
 static void tick(struct daemon *d)
 {
+	double ms = mono_ms();
 	struct timespec now;
 
 	for (struct dtarget **p = &d->targets; *p;) {
 		struct dtarget *x = *p;
 		int err;
 
-		if (!trace_alive(&x->tr)) {
-			detach(d, p, "exited");
-			continue;
+		/* the exit event says it first; this is for an event lost, once a second */
+		if (ms >= x->next_alive_ms) {
+			x->next_alive_ms = ms + 1000;
+			if (!trace_alive(&x->tr)) {
+				detach(d, p, "exited");
+				continue;
+			}
 		}
 		err = trace_tick(&x->tr);
 		if (err < 0 && !trace_alive(&x->tr)) {

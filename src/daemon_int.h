@@ -43,6 +43,7 @@ struct dtarget {
 	struct disc_ident ident;
 	time_t attached_at;	/* wall clock */
 	double attach_ms;	/* discovery to probes in place */
+	double next_alive_ms;	/* next liveness check (monotonic ms) */
 	struct dtarget *next;
 };
 
