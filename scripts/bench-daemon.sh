@@ -8,9 +8,10 @@
 #   - the daemon starts, and once /api/v1/targets lists all N, its CPU time (utime +
 #     stime of /proc/PID/stat) and RSS are read at the start and end of a measured
 #     phase of -s seconds (default 120), with its peak RSS (VmHWM);
-#   - then, -a times (default 5), one more process starts and the time until
-#     /api/v1/targets lists it is measured (polled every 10 ms), with the daemon's own
-#     discovery-to-attach figure (attach_ms).
+#   - then, -a times (default 5), one of the N exits and a new process starts, and the
+#     time until /api/v1/targets lists it is measured (polled every 10 ms), with the
+#     daemon's own discovery-to-attach figure (attach_ms).
+# Every Go process of the machine is traced: run it on a quiet machine.
 # Prints one row per N: CPU % of one core over the phase, RSS, peak RSS, attach latency
 # (median and max, polled and the daemon's own).
 #
@@ -99,7 +100,10 @@ for n in $counts; do
 	hwm=$(rss_kb "$daemon" VmHWM)
 	: > "$tmp/lat$n"
 	: > "$tmp/own$n"
-	for _ in $(seq "$attaches"); do
+	for i in $(seq "$attaches"); do
+		# one of the N makes room first: the count stays N (--max-targets is 50)
+		kill "${targets[$((i - 1))]}"
+		sleep 1.5
 		a0=$(now_ms)
 		start_target
 		p=${targets[-1]}

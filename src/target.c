@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "elfbin.h"
@@ -83,6 +84,74 @@ static int compute_bias(struct target *t)
 	return 0;
 }
 
+/*
+ * Binaries opened, shared by every target that runs one (a node runs many copies of a
+ * few binaries): keyed by the executable's device, inode, size and modification time,
+ * counted, freed with their last target. One thread uses targets (the daemon's loop).
+ */
+struct bin_ref {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	struct gobin *bin;
+	int refs;
+	struct bin_ref *next;
+};
+
+static struct bin_ref *bins;
+
+static struct gobin *bin_get(const char *path)
+{
+	struct bin_ref *r;
+	struct stat st;
+
+	if (stat(path, &st))
+		return NULL;
+	for (r = bins; r; r = r->next)
+		if (r->dev == st.st_dev && r->ino == st.st_ino && r->size == st.st_size &&
+		    r->mtime.tv_sec == st.st_mtim.tv_sec && r->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+			r->refs++;
+			return r->bin;
+		}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->bin = gobin__open(path);
+	if (!r->bin) {
+		int err = errno;
+
+		free(r);
+		errno = err;
+		return NULL;
+	}
+	r->dev = st.st_dev;
+	r->ino = st.st_ino;
+	r->size = st.st_size;
+	r->mtime = st.st_mtim;
+	r->refs = 1;
+	r->next = bins;
+	bins = r;
+	return r->bin;
+}
+
+static void bin_put(struct gobin *bin)
+{
+	for (struct bin_ref **p = &bins; *p; p = &(*p)->next) {
+		struct bin_ref *r = *p;
+
+		if (r->bin != bin)
+			continue;
+		if (--r->refs == 0) {
+			*p = r->next;
+			gobin__free(r->bin);
+			free(r);
+		}
+		return;
+	}
+	gobin__free(bin);
+}
+
 struct target *target__open(pid_t pid)
 {
 	struct target *t = calloc(1, sizeof(*t));
@@ -106,7 +175,7 @@ struct target *target__open(pid_t pid)
 		goto fail;
 	}
 	t->exe[n] = 0;
-	t->bin = gobin__open(path);
+	t->bin = bin_get(path);
 	if (!t->bin) {
 		err = -errno;
 		goto fail;
@@ -127,7 +196,8 @@ void target__free(struct target *t)
 		return;
 	if (t->mem_fd >= 0)
 		close(t->mem_fd);
-	gobin__free(t->bin);
+	if (t->bin)
+		bin_put(t->bin);
 	free(t);
 }
 
