@@ -11,7 +11,8 @@
 #   - then, -a times (default 5), one of the N exits and a new process starts, and the
 #     time until /api/v1/targets lists it is measured (polled every 10 ms), with the
 #     daemon's own discovery-to-attach figure (attach_ms).
-# Every Go process of the machine is traced: run it on a quiet machine.
+# The daemon is told to trace the benchmark's processes only (--include-exe); all its
+# other settings are the defaults. Run it on a quiet machine.
 # Prints one row per N: CPU % of one core over the phase, RSS, peak RSS, attach latency
 # (median and max, polled and the daemon's own).
 #
@@ -81,7 +82,9 @@ for n in $counts; do
 	targets=()
 	for _ in $(seq "$n"); do start_target; done
 	sleep 1
-	"$LEAKHOUND" daemon --foreground --listen 127.0.0.1:0 > "$tmp/d$n.out" 2> "$tmp/d$n.err" &
+	# only the benchmark's processes (whatever else runs here is not its business)
+	"$LEAKHOUND" daemon --foreground --listen 127.0.0.1:0 --include-exe "$(basename "$bin")" \
+		> "$tmp/d$n.out" 2> "$tmp/d$n.err" &
 	daemon=$!
 	for _ in $(seq 100); do grep -qs listening "$tmp/d$n.out" && break; sleep 0.1; done
 	port=$(grep -o '127.0.0.1:[0-9]*' "$tmp/d$n.out" | head -1 | cut -d: -f2)
