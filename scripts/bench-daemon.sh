@@ -103,10 +103,11 @@ for n in $counts; do
 	hwm=$(rss_kb "$daemon" VmHWM)
 	: > "$tmp/lat$n"
 	: > "$tmp/own$n"
-	for i in $(seq "$attaches"); do
-		# one of the N makes room first: the count stays N (--max-targets is 50)
-		kill "${targets[$((i - 1))]}"
-		sleep 1.5
+	# one of the N makes room first: with each new one the count is N again
+	# (--max-targets is 50), and each new one exits before the next
+	kill "${targets[0]}"
+	sleep 1.5
+	for _ in $(seq "$attaches"); do
 		a0=$(now_ms)
 		start_target
 		p=${targets[-1]}
