@@ -32,6 +32,7 @@
 #include "leakhound.h"
 #include "stats.bpf.h"
 #include "budget.bpf.h"
+#include "stacks.bpf.h"
 
 /* bpf_get_stack() is GPL-only. */
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -306,7 +307,6 @@ static __always_inline int on_entry(struct pt_regs *ctx, __u32 fn)
 static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx, __u64 fn_pc,
 						       __u64 *hid)
 {
-	__u64 h = 0xcbf29ce484222325ULL;
 	struct lh_goheap_stack *st;
 	__u32 zero = 0, n;
 	long len;
@@ -331,39 +331,8 @@ static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx, __u6
 	if (n > LH_GOHEAP_STACK_DEPTH)
 		n = LH_GOHEAP_STACK_DEPTH;
 	st->nr = n;
-	for (__u32 i = 0; i < LH_GOHEAP_STACK_DEPTH; i++) {
-		if (i >= n)
-			break;
-		h = (h ^ st->pcs[i]) * 0x100000001b3ULL;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	*hid = h;
+	*hid = stack_id(st, n);
 	return st;
-}
-
-static __always_inline bool stack_add(struct lh_goheap_stack_key *sk, struct lh_goheap_stack *st,
-				      __u64 allocs, __u64 bytes)
-{
-	struct lh_goheap_stack *old;
-
-	old = bpf_map_lookup_elem(&stacks, sk);
-	if (!old) {
-		st->allocs = 0;
-		st->alloc_bytes = 0;
-		if (bpf_map_update_elem(&stacks, sk, st, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(&stacks, sk)) {
-			stat_inc(LH_STAT_STACK_MAP_FULL);
-			return false;
-		}
-		old = bpf_map_lookup_elem(&stacks, sk);
-	}
-	if (old) {
-		__sync_fetch_and_add(&old->allocs, allocs);
-		__sync_fetch_and_add(&old->alloc_bytes, bytes);
-	}
-	return true;
 }
 
 /* Forgets a recorded object: freed, or moved by realloc. pc may be NULL. */
@@ -427,7 +396,7 @@ static __always_inline int on_return(struct pt_regs *ctx)
 	pc->allocs++;
 	pc->alloc_bytes += pd.size;
 	st = capture(ctx, c->fn_lo[fn], &sk.id);
-	if (!st || !stack_add(&sk, st, pd.weight, pd.size * pd.weight))
+	if (!st || !stack_add(&stacks, &sk, st, pd.weight, pd.size * pd.weight))
 		return 0;
 	lv.size = pd.size;
 	lv.stack_id = sk.id;

@@ -33,6 +33,7 @@
 #include "leakhound.h"
 #include "stats.bpf.h"
 #include "budget.bpf.h"
+#include "stacks.bpf.h"
 
 /* bpf_get_stack() is GPL-only. */
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -81,12 +82,6 @@ struct {
 	__type(value, struct lh_goheap_stack);
 } scratch SEC(".maps");
 
-static __always_inline __u64 mix(__u64 h, __u64 v)
-{
-	/* FNV-1a over 64-bit words, then a final avalanche in the caller */
-	return (h ^ v) * 0x100000001b3ULL;
-}
-
 /*
  * The user stack of a sampled allocation, in the scratch buffer. The site is before
  * profilealloc's prologue has pushed RBP: the kernel's frame-pointer walk starts from the
@@ -99,7 +94,7 @@ static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx, __s3
 {
 	struct lh_goheap_stack *st;
 	__u32 zero = 0, n;
-	__u64 h = 0xcbf29ce484222325ULL, ra = 0;
+	__u64 ra = 0;
 	long len;
 
 	st = bpf_map_lookup_elem(&scratch, &zero);
@@ -135,15 +130,7 @@ static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx, __s3
 	if (n > LH_GOHEAP_STACK_DEPTH)
 		n = LH_GOHEAP_STACK_DEPTH;
 	st->nr = n;
-	for (__u32 i = 0; i < LH_GOHEAP_STACK_DEPTH; i++) {
-		if (i >= n)
-			break;
-		h = mix(h, st->pcs[i]);
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	*id = h;
+	*id = stack_id(st, n);
 	return st;
 }
 
@@ -158,31 +145,6 @@ static __always_inline bool admit(const struct lh_goheap_cfg *c, struct lh_gohea
 	};
 
 	return budget_admit(c->keep_shift, c->budget, &b, weight);
-}
-
-/* Adds allocs/bytes to the stack st (hashed to sk.id); false when the map is full. */
-static __always_inline bool stack_add(struct lh_goheap_stack_key *sk, struct lh_goheap_stack *st,
-				      __u64 allocs, __u64 bytes)
-{
-	struct lh_goheap_stack *old;
-
-	old = bpf_map_lookup_elem(&stacks, sk);
-	if (!old) {
-		st->allocs = 0;
-		st->alloc_bytes = 0;
-		/* BPF_NOEXIST: a racing CPU may have inserted it; its entry is as good */
-		if (bpf_map_update_elem(&stacks, sk, st, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(&stacks, sk)) {
-			stat_inc(LH_STAT_STACK_MAP_FULL);
-			return false;
-		}
-		old = bpf_map_lookup_elem(&stacks, sk);
-	}
-	if (old) {
-		__sync_fetch_and_add(&old->allocs, allocs);
-		__sync_fetch_and_add(&old->alloc_bytes, bytes);
-	}
-	return true;
 }
 
 SEC("uprobe")
@@ -210,7 +172,7 @@ int lh_goheap_alloc(struct pt_regs *ctx)
 	if (!admit(c, ts, &weight))
 		return 0;
 	st = capture(ctx, c->alloc_ra_sp_off, c->alloc_frame_set, &sk.id);
-	if (!st || !stack_add(&sk, st, weight, size * weight))
+	if (!st || !stack_add(&stacks, &sk, st, weight, size * weight))
 		return 0;
 	if (c->numgc_addr && bpf_probe_read_user(&gc, sizeof(gc), (void *)c->numgc_addr))
 		stat_inc(LH_STAT_READ_USER);
@@ -288,7 +250,7 @@ int lh_goheap_mallocgc(struct pt_regs *ctx)
 	est_objects = c->rate > size ? c->rate / size : 1;
 	st = capture(ctx, c->malloc_ra_sp_off, c->malloc_frame_set, &sk.id);
 	if (st)
-		stack_add(&sk, st, est_objects * weight, est_bytes * weight);
+		stack_add(&stacks, &sk, st, est_objects * weight, est_bytes * weight);
 	return 0;
 }
 

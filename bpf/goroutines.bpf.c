@@ -23,6 +23,7 @@
 
 #include "leakhound.h"
 #include "stats.bpf.h"
+#include "stacks.bpf.h"
 #include "budget.bpf.h"
 
 /* bpf_get_stack() is GPL-only. */
@@ -94,7 +95,6 @@ static __always_inline __u64 parent_goid(struct pt_regs *ctx, const struct lh_go
 static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx, __u64 *id)
 {
 	struct lh_goheap_stack *st;
-	__u64 h = 0xcbf29ce484222325ULL;
 	__u32 zero = 0, n;
 	long len;
 
@@ -114,15 +114,7 @@ static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx, __u6
 	st->truncated = n >= LH_GOHEAP_STACK_DEPTH;
 	if (st->truncated)
 		stat_inc(LH_STAT_STACK_TRUNCATED);
-	for (__u32 i = 0; i < LH_GOHEAP_STACK_DEPTH; i++) {
-		if (i >= n)
-			break;
-		h = (h ^ st->pcs[i]) * 0x100000001b3ULL;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	*id = h;
+	*id = stack_id(st, n);
 	return st;
 }
 

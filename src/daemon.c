@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cheap.h"
+#include "cli.h"
 #include "commands.h"
 #include "daemon_int.h"
 #include "goheap.h"
@@ -137,19 +138,6 @@ static int parse_cgo(const char *s, enum cgo_mode *m)
 		*m = CGO_OFF;
 	else
 		return -EINVAL;
-	return 0;
-}
-
-static int parse_num(const char *s, double min, double max, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
 	return 0;
 }
 
@@ -369,16 +357,16 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 			o->log_file = optarg;
 			break;
 		case 'i':
-			if (parse_num(optarg, 0.5, 86400, &o->interval))
+			if (cli_parse_num(optarg, 0.5, 86400, &o->interval))
 				goto bad;
 			break;
 		case 'm':
-			if (parse_num(optarg, 1, LH_GOHEAP_MAX_TARGETS, &v))
+			if (cli_parse_num(optarg, 1, LH_GOHEAP_MAX_TARGETS, &v))
 				goto bad;
 			o->max_targets = v;
 			break;
 		case 'u':
-			if (parse_num(optarg, 0, 100, &o->max_cpu))
+			if (cli_parse_num(optarg, 0, 100, &o->max_cpu))
 				goto bad;
 			break;
 		case 0x100 + G_INC_EXE:
@@ -394,7 +382,7 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 			o->write_rate = false;
 			break;
 		case 'r':
-			if (parse_num(optarg, 1, 1 << 30, &v))
+			if (cli_parse_num(optarg, 1, 1 << 30, &v))
 				goto bad;
 			o->rate = v;
 			break;
@@ -403,7 +391,7 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 				goto bad;
 			break;
 		case 'R':
-			if (parse_num(optarg, 0, UINT32_MAX, &v))
+			if (cli_parse_num(optarg, 0, UINT32_MAX, &v))
 				goto bad;
 			o->cgo_rate = v;
 			break;
@@ -411,7 +399,7 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 			o->goroutines = false;
 			break;
 		case 'B':
-			if (parse_num(optarg, 0, UINT32_MAX, &v))
+			if (cli_parse_num(optarg, 0, UINT32_MAX, &v))
 				goto bad;
 			o->budget = v;
 			break;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "cli.h"
 #include "commands.h"
 #include "goheap.h"
 #include "gosym.h"
@@ -81,19 +82,6 @@ static void usage(FILE *out)
 		DEFAULT_BUDGET, DEFAULT_CGO_RATE);
 }
 
-static int parse_num(const char *s, double min, double max, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static int parse_opts(int argc, char **argv, struct trace_opts *o)
 {
 	static const struct option opts[] = {
@@ -124,25 +112,25 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 	while ((c = getopt_long(argc, argv, "p:i:d:n:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_num(optarg, 1, INT_MAX, &v) || v != (pid_t)v)
+			if (cli_parse_num(optarg, 1, INT_MAX, &v) || v != (pid_t)v)
 				goto bad;
 			o->pid = v;
 			break;
 		case 'i':
-			if (parse_num(optarg, 0.1, 86400, &o->interval))
+			if (cli_parse_num(optarg, 0.1, 86400, &o->interval))
 				goto bad;
 			break;
 		case 'd':
-			if (parse_num(optarg, 0.1, 1e9, &o->duration))
+			if (cli_parse_num(optarg, 0.1, 1e9, &o->duration))
 				goto bad;
 			break;
 		case 'n':
-			if (parse_num(optarg, 1, 10000, &v))
+			if (cli_parse_num(optarg, 1, 10000, &v))
 				goto bad;
 			o->top = v;
 			break;
 		case 'r':
-			if (parse_num(optarg, 1, (double)(1 << 30), &v))
+			if (cli_parse_num(optarg, 1, (double)(1 << 30), &v))
 				goto bad;
 			o->rate = v;
 			break;
@@ -159,7 +147,7 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 			o->no_goroutines = true;
 			break;
 		case 'B':
-			if (parse_num(optarg, 0, UINT32_MAX, &v))
+			if (cli_parse_num(optarg, 0, UINT32_MAX, &v))
 				goto bad;
 			o->budget = v;
 			break;
@@ -177,7 +165,7 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 			o->cgo = CGO_OFF;
 			break;
 		case 'R':
-			if (parse_num(optarg, 0, UINT32_MAX, &v))
+			if (cli_parse_num(optarg, 0, UINT32_MAX, &v))
 				goto bad;
 			o->cgo_rate = v;
 			break;

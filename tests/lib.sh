@@ -62,6 +62,24 @@ our_progs() {
 our_uprobes() {
 	grep -c 'libbpf_' /sys/kernel/tracing/uprobe_events 2>/dev/null || true
 }
+# The ids of the BPF programs process pid holds (its fds' prog_id, links' prog_id too):
+# what it loaded, whatever other tracers run on the machine.
+prog_ids_of() { # pid
+	cat /proc/"$1"/fdinfo/* 2> /dev/null | awk '$1 == "prog_id:" { print $2 }' | sort -u
+}
+# Waits up to 10 s until none of the programs ids (one per line in a file) is loaded.
+wait_progs_gone() { # file-of-ids
+	local id left
+	for _ in $(seq 100); do
+		left=0
+		while read -r id; do
+			bpftool prog show id "$id" > /dev/null 2>&1 && left=1
+		done < "$1"
+		[ "$left" = 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 # Waits up to 10 s for our_progs to reach 0; 1 if it does not.
 wait_no_progs() {
 	for _ in $(seq 100); do [ "$(our_progs)" = 0 ] && return 0; sleep 0.1; done

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef LEAKHOUND_STACKS_BPF_H
+#define LEAKHOUND_STACKS_BPF_H
+
+/*
+ * The stacks every tracer object records (struct lh_goheap_stack in a hash map keyed by
+ * struct lh_goheap_stack_key): a stack's id, and its counters. Needs stats.bpf.h.
+ */
+
+/* FNV-1a over the first n pcs, then murmur3's finaliser: the id of a stack. */
+static __always_inline __u64 stack_id(const struct lh_goheap_stack *st, __u32 n)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	for (__u32 i = 0; i < LH_GOHEAP_STACK_DEPTH; i++) {
+		if (i >= n)
+			break;
+		h = (h ^ st->pcs[i]) * 0x100000001b3ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+/*
+ * Adds allocs and bytes to stack st (keyed sk) in the map stacks, inserting it first
+ * when new; false when the map is full (counted).
+ */
+static __always_inline bool stack_add(void *stacks, struct lh_goheap_stack_key *sk,
+				      struct lh_goheap_stack *st, __u64 allocs, __u64 bytes)
+{
+	struct lh_goheap_stack *old;
+
+	old = bpf_map_lookup_elem(stacks, sk);
+	if (!old) {
+		st->allocs = 0;
+		st->alloc_bytes = 0;
+		/* BPF_NOEXIST: a racing CPU may have inserted it; its entry is as good */
+		if (bpf_map_update_elem(stacks, sk, st, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(stacks, sk)) {
+			stat_inc(LH_STAT_STACK_MAP_FULL);
+			return false;
+		}
+		old = bpf_map_lookup_elem(stacks, sk);
+	}
+	if (old) {
+		__sync_fetch_and_add(&old->allocs, allocs);
+		__sync_fetch_and_add(&old->alloc_bytes, bytes);
+	}
+	return true;
+}
+
+#endif

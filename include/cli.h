@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef LEAKHOUND_CLI_H
+#define LEAKHOUND_CLI_H
+
+/*
+ * A number given on the command line: decimal or floating point (strtod), nothing
+ * after it, within [min, max]. 0, or -EINVAL (out untouched).
+ */
+int cli_parse_num(const char *s, double min, double max, double *out);
+
+#endif
