@@ -72,7 +72,6 @@ static int send_profile(struct http_response *resp, int err, uint8_t *buf, size_
 	/* as net/http/pprof serves it */
 	http_response__content_type(resp, "application/octet-stream");
 	http_response__header(resp, "Content-Disposition", "attachment; filename=\"profile\"");
-	http_response__header(resp, "X-Content-Type-Options", "nosniff");
 	return http_response__take(resp, buf, len);
 }
 
@@ -81,13 +80,16 @@ static int h_heap(void *ctx, const struct http_request *req, struct http_respons
 	struct dtarget *x = target_of(ctx, req, resp);
 	uint8_t *buf = NULL;
 	size_t len = 0;
+	int err;
 
 	if (!x)
 		return 0;
 	if (http_request__param(req, "debug") && strcmp(http_request__param(req, "debug"), "0"))
 		return http_response__error(resp, 400, "heap: debug=1 text is not served; "
 						       "fetch the profile with go tool pprof");
-	return send_profile(resp, trace_heap_pprof(&x->tr, &buf, &len), buf, len, "Go heap");
+	/* not in send_profile's arguments: buf and len are read after the call */
+	err = trace_heap_pprof(&x->tr, &buf, &len);
+	return send_profile(resp, err, buf, len, "Go heap");
 }
 
 static int h_cgo(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -95,10 +97,12 @@ static int h_cgo(void *ctx, const struct http_request *req, struct http_response
 	struct dtarget *x = target_of(ctx, req, resp);
 	uint8_t *buf = NULL;
 	size_t len = 0;
+	int err;
 
 	if (!x)
 		return 0;
-	return send_profile(resp, trace_cgo_pprof_buf(&x->tr, &buf, &len), buf, len, "C heap");
+	err = trace_cgo_pprof_buf(&x->tr, &buf, &len);
+	return send_profile(resp, err, buf, len, "C heap");
 }
 
 static int h_goroutine(void *ctx, const struct http_request *req, struct http_response *resp)
