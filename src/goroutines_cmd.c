@@ -55,8 +55,9 @@ struct gor {
 	size_t norder;
 	struct group *groups; /* by count, descending */
 	size_t ngroups;
-	int wrapper_id; /* funcID of compiler-generated wrappers, -1: unknown */
-	FILE *out;	/* text output */
+	int wrapper_id;	   /* funcID of compiler-generated wrappers, -1: unknown */
+	FILE *out;	   /* text output */
+	bool runtime_wait; /* wait times as the runtime prints them: whole minutes, >= 1 */
 };
 
 static void usage(FILE *out)
@@ -446,7 +447,11 @@ static void print_one(struct gor *gr, const struct goroutine *g)
 	int n = stack_frames(gr, g, fr, MAX_FRAMES);
 
 	fprintf(gr->out, "goroutine %" PRIu64 " [%s", g->goid, goroutine_state(&gr->s, g));
-	if (g->wait_ns >= 0) {
+	if (gr->runtime_wait) {
+		/* runtime/traceback.go goroutineheader */
+		if (g->wait_ns >= 60000000000)
+			fprintf(gr->out, ", %" PRId64 " minutes", (int64_t)(g->wait_ns / 60000000000));
+	} else if (g->wait_ns >= 0) {
 		fprintf(gr->out, ", ");
 		print_wait(g->wait_ns, gr->out);
 	}
@@ -695,7 +700,7 @@ static const char *snapshot_strerror(int err)
 
 int goroutines_render(struct target *t, enum goroutines_format fmt, char **buf, size_t *len)
 {
-	struct gor gr = { .t = t };
+	struct gor gr = { .t = t, .runtime_wait = true };
 	struct pprof *p;
 	int err;
 
