@@ -328,11 +328,10 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 
 	opts_default(o);
 	/* the file first, whatever its place: the flags override it */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "i:h", opts, NULL)) != -1)
+	opterr = 0; /* errors are said below, in one line */
+	while ((c = getopt_long(argc, argv, ":i:h", opts, NULL)) != -1)
 		if (c == 'c')
 			config = optarg;
-	opterr = 1;
 	optind = 1;
 	if (config) {
 		o->config = config;
@@ -340,7 +339,7 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 		if (err)
 			return err;
 	}
-	while ((c = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":i:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'F':
 			o->foreground = true;
@@ -406,8 +405,13 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case ':':
+			log_err("daemon: option '%s' needs a value", argv[optind - 1]);
+			return -EINVAL;
 		default:
-			usage(stderr);
+			/* one line, as everywhere: the whole usage is --help's */
+			log_err("daemon: bad option '%s' (see 'leakhound daemon --help')",
+				argv[optind - 1]);
 			return -EINVAL;
 		}
 	}
@@ -418,7 +422,8 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 	link_globs(o);
 	return 0;
 bad:
-	log_err("daemon: invalid value '%s' for the option", optarg);
+	log_err("daemon: invalid value '%s' for %s", optarg,
+		optarg == argv[optind - 1] ? argv[optind - 2] : argv[optind - 1]);
 	return -EINVAL;
 }
 
