@@ -12,6 +12,8 @@ pkgs=(
 	libcap2-bin		# capsh: tests run check without CAP_SYS_ADMIN
 	prometheus curl		# a stripped, externally linked Go service (go1.19) for tests
 	musl-tools		# musl-gcc: the static musl build of the cgoleak fixture
+	chromium		# the daemon's HTML page, headless (tests/integration/daemon.sh)
+	python3-yaml systemd	# the DaemonSet manifest parsed, systemd-analyze verify of the unit
 )
 
 missing=()
