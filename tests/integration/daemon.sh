@@ -462,10 +462,16 @@ for a in "--config $tmp/nonexistent.json" --bogus -x --listen "-i 0.1" "--max-ta
 done
 
 # ---- SIGTERM: exit 0, programs gone, sampling rates back ----
+ntg=$(targets | wc -l)
+t1=$(date +%s%N)
 kill -TERM "$dpid"
 wait "$dpid"
 rc=$?
+echo "daemon: SIGTERM to exit with $ntg targets: $((($(date +%s%N) - t1) / 1000000)) ms (not asserted)"
 check "daemon: exits 0 on SIGTERM" [ "$rc" = 0 ]
+if grep -q 'Sanitizer' "$derr"; then
+	fail "daemon: sanitizer report: $(grep -m3 -A6 'ERROR' "$derr")"
+fi
 left=
 for _ in $(seq 100); do
 	left=
