@@ -385,9 +385,13 @@ if [ -n "$prom_pid" ]; then
 		[ -n "$v1" ] && break
 		sleep 0.2
 	done
-	sleep 4
-	v2=$(pq "$q")
-	d=$(pq "delta($q[20s])")
+	# up to 20 s for a larger value (scrapes can come late on a loaded machine)
+	for _ in $(seq 100); do
+		v2=$(pq "$q")
+		d=$(pq "delta($q[20s])")
+		python3 -c "import sys; sys.exit(not (float('${v2:-0}') > float('${v1:-inf}') and float('${d:-0}') > 0))" && break
+		sleep 0.2
+	done
 	echo "daemon: prometheus: $q: $v1, then $v2; delta over 20 s: $d"
 	check "daemon: prometheus scraped the heap of leaky, growing between two queries" \
 		python3 -c "import sys; sys.exit(not (float('${v2:-0}') > float('${v1:-inf}') > 0))"
