@@ -38,6 +38,7 @@ struct frame {
 	struct gosym_frame f;
 	uint64_t pc;	/* lookup pc: the call instruction, or the stopped instruction */
 	uint64_t entry; /* entry of the physical function */
+	uint32_t raw;	/* index of its pc in the goroutine's stack */
 };
 
 /* Goroutines with the same stack. */
@@ -212,13 +213,29 @@ static int stack_frames(struct gor *gr, const struct goroutine *g, struct frame 
 
 		gosym__func_by_pc(gr->t->bin->sym, pc, &fn);
 		if (k <= 0) {
-			out[n++] = (struct frame){ .f = { .func = "?", .file = "?" }, .pc = pc };
+			out[n++] = (struct frame){ .f = { .func = "?", .file = "?" }, .pc = pc, .raw = i };
 			continue;
 		}
 		for (int j = 0; j < k && n < max; j++)
-			out[n++] = (struct frame){ .f = fr[j], .pc = pc, .entry = fn.entry };
+			out[n++] = (struct frame){ .f = fr[j], .pc = pc, .entry = fn.entry, .raw = i };
 	}
 	return drop_wrappers(gr, out, n);
+}
+
+/*
+ * The return pcs the runtime records for a stack (runtime tracebackPCs): a pc whose
+ * frames are all elided wrappers (a go statement's gowrap) is left out.
+ */
+static int shown_pcs(struct gor *gr, const struct goroutine *g, uint64_t *out, int max)
+{
+	struct frame fr[MAX_FRAMES];
+	const uint64_t *pcs = g_pcs(gr, g);
+	int n = stack_frames(gr, g, fr, MAX_FRAMES), k = 0;
+
+	for (int i = 0; i < n && k < max; i++)
+		if (!i || fr[i].raw != fr[i - 1].raw)
+			out[k++] = pcs[fr[i].raw];
+	return k;
 }
 
 static bool runtime_frame(const char *fn)
@@ -404,12 +421,13 @@ static void print_groups(struct gor *gr)
 	for (size_t k = 0; k < gr->ngroups; k++) {
 		const struct group *grp = &gr->groups[k];
 		const struct goroutine *g = &gr->s.g[gr->order[grp->first]];
-		const uint64_t *pcs = g_pcs(gr, g);
+		uint64_t pcs[MAX_FRAMES];
+		int npcs = shown_pcs(gr, g, pcs, MAX_FRAMES);
 		int n = stack_frames(gr, g, fr, MAX_FRAMES);
 		uint64_t bias = gr->t->bias;
 
 		fprintf(gr->out, "%zu @", grp->count);
-		for (uint32_t i = 0; i < g->npcs; i++)
+		for (int i = 0; i < npcs; i++)
 			fprintf(gr->out, " %#" PRIx64, pcs[i] + bias);
 		fprintf(gr->out, "\n");
 		print_group_states(gr, grp);
@@ -634,12 +652,10 @@ static struct pprof *goroutine_profile(struct gor *gr)
 	for (size_t k = 0; k < gr->ngroups && !err; k++) {
 		const struct group *grp = &gr->groups[k];
 		const struct goroutine *g = &gr->s.g[gr->order[grp->first]];
-		uint64_t pcs[PPROF_MAX_DEPTH];
+		uint64_t pcs[MAX_FRAMES];
 		int64_t v = grp->count;
-		int n = 0;
+		int n = shown_pcs(gr, g, pcs, MAX_FRAMES);
 
-		for (uint32_t i = 0; i < g->npcs && n < PPROF_MAX_DEPTH; i++)
-			pcs[n++] = g_pcs(gr, g)[i];
 		if (n)
 			pcs[0]--;
 		err = pprof__add_sample(p, pcs, n, &v, g->stack == GSTACK_RUNNING ? &running : NULL,

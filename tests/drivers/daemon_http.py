@@ -154,6 +154,19 @@ def gortext(ours1, ours2, rt1, rt2):
     check('debug=1: the largest group (%s x%s) is the runtime\'s' %
           (top_o and top_o[1][:1], top_o and top_o[0]), top_o is not None and top_o == top_t,
           'runtime %s' % (top_t,))
+    # the pcs of that group as the runtime records them (wrappers elided)
+    def at_line(text, count, fns):
+        for block in text.split('\n\n'):
+            m = re.search(r'^(\d+) @((?: 0x[0-9a-f]+)+)$', block, re.M)
+            if m and (int(m.group(1)), [re.split(r'\t+', l)[2].rsplit('+', 1)[0]
+                                        for l in block.splitlines()
+                                        if l.startswith('#\t0x')]) == (count, fns):
+                return m.group(2)
+        return None
+    ao = top_o and at_line(o1, *top_o)
+    at = top_t and at_line(t1, *top_t)
+    check('debug=1: its "@" pcs are the runtime\'s (%s)' % ao, ao is not None and ao == at,
+          'runtime %s' % at)
     do, dt = d2_goroutines(o2), d2_goroutines(t2)
     n, errs = 0, []
     for goid, (state, fns, creator) in sorted(dt.items()):
