@@ -495,6 +495,58 @@ static void tracer_opts(const struct daemon *d, struct trace_opts *o, pid_t pid)
 	};
 }
 
+/* Out of the targets now (the API forgets it); its probes come off in end_one(). */
+static void detach(struct daemon *d, struct dtarget **link, const char *why)
+{
+	struct dtarget *x = *link;
+
+	log_info("process %d (%s): detached: %s", x->pid, x->exe, why);
+	*link = x->next;
+	x->next = d->ending;
+	d->ending = x;
+	d->nending++;
+	d->ntargets--;
+	d->detached_total++;
+}
+
+static void end_target(struct daemon *d, struct dtarget **link)
+{
+	struct dtarget *x = *link;
+
+	*link = x->next;
+	trace_stop(&x->tr);
+	free(x);
+	d->nending--;
+}
+
+/* Takes the probes off one detached target; false if there was none. */
+static bool end_one(struct daemon *d)
+{
+	if (!d->ending)
+		return false;
+	end_target(d, &d->ending);
+	return true;
+}
+
+/*
+ * Before attaching pid: the maps are keyed by it, so an ending target of the same pid
+ * (reused) goes first; and so do all when the maps' slots could run out.
+ */
+static void end_for(struct daemon *d, pid_t pid)
+{
+	if (d->ntargets + d->nending >= LH_GOHEAP_MAX_TARGETS) {
+		while (end_one(d))
+			;
+		return;
+	}
+	for (struct dtarget **p = &d->ending; *p;) {
+		if ((*p)->pid == pid)
+			end_target(d, p);
+		else
+			p = &(*p)->next;
+	}
+}
+
 static void attach(struct daemon *d, const struct disc_event *ev)
 {
 	double t0 = mono_ms(), c0 = daemon_cpu_seconds();
@@ -505,6 +557,7 @@ static void attach(struct daemon *d, const struct disc_event *ev)
 		skip(d, ev, "%d processes traced already (--max-targets)", d->ntargets);
 		return;
 	}
+	end_for(d, ev->pid);
 	x = calloc(1, sizeof(*x));
 	if (!x) {
 		skip(d, ev, "out of memory");
@@ -544,18 +597,6 @@ static void attach(struct daemon *d, const struct disc_event *ev)
 		 x->go_version, x->attach_ms, x->tr.gh ? " Go heap" : "",
 		 x->tr.gor ? " goroutines" : "", x->tr.cgo ? " C heap" : "",
 		 x->ident.container_id[0] ? ", container " : "", x->ident.container_id);
-}
-
-static void detach(struct daemon *d, struct dtarget **link, const char *why)
-{
-	struct dtarget *x = *link;
-
-	log_info("process %d (%s): detached: %s", x->pid, x->exe, why);
-	*link = x->next;
-	trace_stop(&x->tr);
-	free(x);
-	d->ntargets--;
-	d->detached_total++;
 }
 
 static void forget_skipped(struct daemon *d, const struct disc_event *ev)
@@ -774,6 +815,8 @@ static void stop(struct daemon *d)
 {
 	while (d->targets)
 		detach(d, &d->targets, "leakhound daemon stopping");
+	while (end_one(d))
+		;
 	while (d->skipped) {
 		struct dskipped *s = d->skipped;
 
@@ -802,6 +845,8 @@ static int run(struct daemon *d)
 		int timeout = left > 0 ? (int)left + 1 : 0, ht = http_server__timeout(d->http);
 		int n;
 
+		if (d->ending)
+			timeout = 0;
 		if (ht >= 0 && ht < timeout)
 			timeout = ht;
 		n = poll(p, 2, timeout);
@@ -816,6 +861,7 @@ static int run(struct daemon *d)
 			tick(d);
 			next_tick = mono_ms() + TICK_MS;
 		}
+		end_one(d);
 	}
 	log_info("daemon: signal %d, stopping", (int)stop_flag);
 	return 0;

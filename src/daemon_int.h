@@ -65,6 +65,13 @@ struct daemon {
 	char *token;
 	struct dtarget *targets;
 	int ntargets;
+	/*
+	 * Detached targets whose probes are still to come off: one per turn of the loop,
+	 * since taking a uprobe off waits for the kernel's grace periods (about 0.1 s
+	 * each), and the HTTP server is served between them.
+	 */
+	struct dtarget *ending;
+	int nending;
 	struct dskipped *skipped;
 	int nskipped;
 	uint64_t attached_total, detached_total, failed_total, skipped_total;
