@@ -28,4 +28,14 @@ int bpfmaps__sum_stats(struct bpf_map *stats, uint64_t out[LH_STAT__COUNT]);
 struct bpf_link *bpfmaps__attach_uprobe(struct bpf_program *prog, const struct target *t,
 				       uint64_t off);
 
+/*
+ * The size of the big maps (live objects, stacks, calls in flight) against their
+ * built-in sizes: the daemon's map-memory budget. 1 by default; at least 1024 entries a
+ * map, at most 16 times the built-in size.
+ */
+extern double bpfmaps_scale;
+uint32_t bpfmaps__scaled(uint32_t entries);
+/* Applies bpfmaps_scale to obj's big maps: between its open and its load. */
+struct bpf_object;
+void bpfmaps__scale(struct bpf_object *obj);
 #endif

@@ -56,3 +56,26 @@ struct bpf_link *bpfmaps__attach_uprobe(struct bpf_program *prog, const struct t
 	snprintf(path, sizeof(path), "/proc/%d/exe", t->pid);
 	return bpf_program__attach_uprobe_opts(prog, t->pid, path, off, &opts);
 }
+
+double bpfmaps_scale = 1;
+
+uint32_t bpfmaps__scaled(uint32_t entries)
+{
+	double n = entries * bpfmaps_scale;
+
+	return n < 1024 ? 1024 : n > entries * 16.0 ? entries * 16U : (uint32_t)n;
+}
+
+void bpfmaps__scale(struct bpf_object *obj)
+{
+	static const char *const big[] = { "live", "stacks", "pending", "glive", "gstacks" };
+	struct bpf_map *m;
+
+	if (bpfmaps_scale == 1)
+		return;
+	bpf_object__for_each_map(m, obj) {
+		for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+			if (!strcmp(bpf_map__name(m), big[i]))
+				bpf_map__set_max_entries(m, bpfmaps__scaled(bpf_map__max_entries(m)));
+	}
+}

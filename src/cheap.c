@@ -94,6 +94,7 @@ struct cheap *cheap__open(void)
 	} else {
 		bpf_program__set_autoload(ch->skel->progs.lh_cheap_session, false);
 	}
+	bpfmaps__scale(ch->skel->obj);
 	err = cheap_bpf__load(ch->skel);
 	if (err)
 		goto fail;

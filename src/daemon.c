@@ -10,6 +10,7 @@
  * of the three tracers are loaded once, on first use, and shared by every target.
  */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bpfmaps.h"
 #include "cheap.h"
 #include "cli.h"
 #include "commands.h"
@@ -38,6 +40,8 @@
 #define TICK_MS 100
 #define DEFAULT_MAX_TARGETS 50
 #define DEFAULT_LOG "/var/log/leakhound.log"
+/* What the three objects' maps take at their built-in sizes (leakhound_bpf_map_bytes). */
+#define BUILTIN_MAP_MB 130
 
 static volatile sig_atomic_t stop_flag;
 
@@ -70,6 +74,9 @@ static void usage(FILE *out)
 		"  --max-targets N       processes traced at once (default %d, at most %d)\n"
 		"  --max-cpu PERCENT     CPU of one core the daemon may use; past it reports come\n"
 		"                        less often (default 1; 0: no limit)\n"
+		"  --max-map-mb MIB      kernel memory for the BPF maps of all targets: the maps of\n"
+		"                        live objects and stacks are sized to fit (default: their\n"
+		"                        built-in sizes, %d MiB; a full map drops events, counted)\n"
 		"  --include-exe GLOB    trace only executables matching (base name or path);\n"
 		"  --exclude-exe GLOB    never these; also --include-cgroup, --exclude-cgroup\n"
 		"                        (cgroup path globs), --include-container,\n"
@@ -85,7 +92,7 @@ static void usage(FILE *out)
 		"  --budget N            recorded probe events per second per target (default %d)\n"
 		"  -h, --help            this help\n",
 		HTTP_DEFAULT_LISTEN, DEFAULT_LOG, DEFAULT_MAX_TARGETS, LH_GOHEAP_MAX_TARGETS,
-		DEFAULT_CGO_RATE, DEFAULT_BUDGET);
+		BUILTIN_MAP_MB, DEFAULT_CGO_RATE, DEFAULT_BUDGET);
 }
 
 static void opts_default(struct daemon_opts *o)
@@ -233,6 +240,8 @@ static int config_item(struct daemon_opts *o, const cJSON *v)
 		err = config_num(v, k, 0, 100, &o->max_cpu);
 		return err;
 	}
+	if (!strcmp(k, "max_map_mb"))
+		return config_num(v, k, 8, 16 * BUILTIN_MAP_MB, &o->max_map_mb);
 	if (!strcmp(k, "rate")) {
 		err = config_num(v, k, 1, 1 << 30, &x);
 		o->rate = x;
@@ -307,6 +316,7 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 		{ "interval", required_argument, NULL, 'i' },
 		{ "max-targets", required_argument, NULL, 'm' },
 		{ "max-cpu", required_argument, NULL, 'u' },
+		{ "max-map-mb", required_argument, NULL, 'M' },
 		{ "include-exe", required_argument, NULL, 0x100 + G_INC_EXE },
 		{ "exclude-exe", required_argument, NULL, 0x100 + G_EXC_EXE },
 		{ "include-cgroup", required_argument, NULL, 0x100 + G_INC_CGROUP },
@@ -366,6 +376,10 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 			break;
 		case 'u':
 			if (cli_parse_num(optarg, 0, 100, &o->max_cpu))
+				goto bad;
+			break;
+		case 'M':
+			if (cli_parse_num(optarg, 8, 16 * BUILTIN_MAP_MB, &o->max_map_mb))
 				goto bad;
 			break;
 		case 0x100 + G_INC_EXE:
@@ -445,6 +459,49 @@ double daemon_cpu_seconds(void)
 		return 0;
 	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
 	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double daemon_bpf_map_bytes(void)
+{
+	DIR *dir = opendir("/proc/self/fdinfo");
+	uint32_t seen[256];
+	struct dirent *de;
+	int nseen = 0;
+	double total = 0;
+	char path[300];
+
+	/* every fd that is a BPF map says map_id and memlock; a map counted once */
+	while (dir && (de = readdir(dir))) {
+		char line[128];
+		uint32_t id = 0;
+		double memlock = -1;
+		bool dup = false;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			sscanf(line, "map_id: %" SCNu32, &id);
+			sscanf(line, "memlock: %lf", &memlock);
+		}
+		fclose(f);
+		if (!id || memlock < 0)
+			continue;
+		for (int i = 0; i < nseen && !dup; i++)
+			dup = seen[i] == id;
+		if (dup)
+			continue;
+		if (nseen < 256)
+			seen[nseen++] = id;
+		total += memlock;
+	}
+	if (dir)
+		closedir(dir);
+	return total;
 }
 
 static double mono_ms(void)
@@ -884,6 +941,8 @@ int cmd_daemon(int argc, char **argv)
 			return 1;
 	}
 	setup_signals();
+	if (d.o.max_map_mb)
+		bpfmaps_scale = d.o.max_map_mb / BUILTIN_MAP_MB;
 	clock_gettime(CLOCK_MONOTONIC, &d.start);
 	err = start(&d);
 	if (!err)

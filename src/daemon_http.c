@@ -179,6 +179,45 @@ static void family(struct daemon *d, struct strbuf *sb, const char *name, const 
 	}
 }
 
+/*
+ * Map fill: the live-object (and live-goroutine) maps are shared by every target, fixed
+ * in size when loaded; a full one drops events (counted in leakhound_probe_drops_total).
+ */
+static void map_fill(struct daemon *d, struct strbuf *sb)
+{
+	uint64_t entries[P__COUNT] = { 0 }, capacity[P__COUNT] = { 0 };
+	struct prom_label l;
+
+	for (struct dtarget *x = d->targets; x; x = x->next) {
+		struct trace_summary s[P__COUNT];
+
+		summaries(x, s);
+		for (int p = 0; p < P__COUNT; p++) {
+			entries[p] += s[p].entries;
+			if (s[p].capacity)
+				capacity[p] = s[p].capacity;
+		}
+	}
+	prom_family(sb, "leakhound_live_map_entries", PROM_GAUGE,
+		    "entries of the shared live-object maps, all targets, at their last reports");
+	for (int p = 0; p < P__COUNT; p++) {
+		if (!capacity[p])
+			continue;
+		l = (struct prom_label){ "kind", part_kind[p] };
+		prom_sample(sb, "leakhound_live_map_entries", &l, 1, entries[p]);
+	}
+	prom_family(sb, "leakhound_live_map_capacity", PROM_GAUGE, "their sizes");
+	for (int p = 0; p < P__COUNT; p++) {
+		if (!capacity[p])
+			continue;
+		l = (struct prom_label){ "kind", part_kind[p] };
+		prom_sample(sb, "leakhound_live_map_capacity", &l, 1, capacity[p]);
+	}
+	prom_family(sb, "leakhound_bpf_map_bytes", PROM_GAUGE,
+		    "kernel memory of the daemon's BPF maps (memlock in fdinfo), fixed once loaded");
+	prom_sample(sb, "leakhound_bpf_map_bytes", NULL, 0, daemon_bpf_map_bytes());
+}
+
 static long rss_bytes(void)
 {
 	long pages = 0;
@@ -243,6 +282,24 @@ static int h_metrics(void *ctx, const struct http_request *req, struct http_resp
 			drops += s[p].drops;
 		}
 	}
+	prom_family(sb, "leakhound_probe_events_total", PROM_COUNTER,
+		    "probe hits in the target: sampled allocations and frees (Go heap), creations "
+		    "and exits (goroutines), allocator calls and frees (C heap)");
+	for (struct dtarget *x = d->targets; x; x = x->next) {
+		struct trace_summary s[P__COUNT];
+		struct labels lb;
+
+		summaries(x, s);
+		target_labels(x, &lb);
+		memcpy(kl, lb.l, sizeof(lb.l));
+		for (int p = 0; p < P__COUNT; p++) {
+			if (!s[p].on)
+				continue;
+			kl[4] = (struct prom_label){ "kind", part_kind[p] };
+			prom_sample(sb, "leakhound_probe_events_total", kl, 5, s[p].events);
+		}
+	}
+	map_fill(d, sb);
 	prom_family(sb, "leakhound_reports_total", PROM_COUNTER, "reports made per target");
 	for (struct dtarget *x = d->targets; x; x = x->next) {
 		struct labels lb;

@@ -21,6 +21,7 @@ struct daemon_opts {
 	double interval;
 	int max_targets;
 	double max_cpu;		/* percent of one CPU the daemon may use; 0: no limit */
+	double max_map_mb;	/* kernel memory of the BPF maps; 0: the built-in sizes */
 	bool write_rate;	/* the documented write: MemProfileRate, put back on detach */
 	int64_t rate;
 	enum cgo_mode cgo;
@@ -87,5 +88,7 @@ struct dtarget *daemon_target(struct daemon *d, pid_t pid);
 /* Routes every endpoint (src/daemon_http.c). 0 or -errno. */
 int daemon_http_routes(struct daemon *d);
 double daemon_cpu_seconds(void);
+/* Kernel memory of the daemon's BPF maps, from /proc/self/fdinfo. */
+double daemon_bpf_map_bytes(void);
 
 #endif

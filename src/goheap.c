@@ -67,6 +67,7 @@ struct goheap *goheap__open(void)
 		err = -errno;
 		goto fail;
 	}
+	bpfmaps__scale(gh->skel->obj);
 	err = goheap_bpf__load(gh->skel);
 	if (err)
 		goto fail;

@@ -41,6 +41,7 @@ struct gortrace *gortrace__open(void)
 		err = -errno;
 		goto fail;
 	}
+	bpfmaps__scale(gt->skel->obj);
 	err = goroutines_bpf__load(gt->skel);
 	if (err)
 		goto fail;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpfmaps.h"
 #include "attach.h"
 #include "cli.h"
 #include "commands.h"
@@ -1124,6 +1125,9 @@ void trace_heap_summary(struct tracer *tr, struct trace_summary *s)
 	s->nsuspects = tr->htot->nsuspects;
 	s->top_growth = tr->htot->nsuspects ? tr->htot->suspects[0].growth_per_s : 0;
 	s->drops = tr->htot->drops;
+	s->events = tr->htot->events;
+	s->entries = tr->hsnap.live_entries;
+	s->capacity = bpfmaps__scaled(LH_GOHEAP_MAX_LIVE);
 }
 
 cJSON *trace_report_json(struct tracer *tr)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpfmaps.h"
 #include "callocs.h"
 #include "cheap.h"
 #include "log.h"
@@ -593,4 +594,7 @@ void trace_cgo_summary(struct tracer *tr, struct trace_summary *s)
 	s->nsuspects = c->nsuspects;
 	s->top_growth = c->nsuspects ? c->suspects[0].growth_per_s : 0;
 	s->drops = c->drops;
+	s->events = c->cnt.sum.calls + c->cnt.sum.frees;
+	s->entries = c->snap.live_entries;
+	s->capacity = bpfmaps__scaled(LH_CHEAP_MAX_LIVE);
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpfmaps.h"
 #include "goroutines.h"
 #include "log.h"
 #include "model.h"
@@ -929,4 +930,7 @@ void trace_gor_summary(struct tracer *tr, struct trace_summary *s)
 	s->top_growth = g->nsuspects ? g->suspects[0].growth_per_s : 0;
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		s->drops += g->snap.stats[i];
+	s->events = g->snap.ts.creates + g->snap.ts.exits + g->snap.ts.exits_untracked;
+	s->entries = g->snap.nlive;
+	s->capacity = bpfmaps__scaled(LH_GOR_MAX_LIVE);
 }

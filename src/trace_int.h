@@ -157,6 +157,9 @@ struct trace_summary {
 	int nsuspects;
 	double top_growth;   /* growth_per_s of the strongest suspect; 0: none */
 	uint64_t drops;	     /* failure counters (the object's, all targets) */
+	uint64_t events;     /* probe hits since attach */
+	uint64_t entries;    /* entries of the object's live map held for this target */
+	uint64_t capacity;   /* that map's size (all targets) */
 };
 void trace_heap_summary(struct tracer *tr, struct trace_summary *s);
 void trace_gor_summary(struct tracer *tr, struct trace_summary *s);
