@@ -546,6 +546,18 @@ static void html_stack(struct strbuf *sb, const cJSON *stack)
 	strbuf_puts(sb, "</pre>");
 }
 
+static void fmt_bytes(char *buf, size_t n, double v)
+{
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
 static void html_suspects(struct daemon *d, struct strbuf *sb)
 {
 	cJSON *a = all_suspects(d);
@@ -558,15 +570,27 @@ static void html_suspects(struct daemon *d, struct strbuf *sb)
 		const cJSON *kind = cJSON_GetObjectItem(s, "kind"), *exe = cJSON_GetObjectItem(s, "exe");
 		double g = cJSON_GetObjectItem(s, "growth_per_s")->valuedouble;
 		bool gor = cJSON_IsString(kind) && !strcmp(kind->valuestring, "goroutine");
-		const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "stack"), 0);
+		bool cgo = cJSON_IsString(kind) && !strcmp(kind->valuestring, "cgo_heap");
+		const cJSON *stack = cJSON_GetObjectItem(s, "stack");
+		/* a C heap stack starts at the allocator: name its caller */
+		const cJSON *first = cJSON_GetArrayItem(stack, cgo && cJSON_GetArraySize(stack) > 1);
 		const cJSON *fn = first ? cJSON_GetObjectItem(first, "function") : NULL;
+		double live = cJSON_GetObjectItem(s, "live")->valuedouble;
+		char gbuf[32], lbuf[32];
 
+		if (gor) {
+			snprintf(gbuf, sizeof(gbuf), "%.3g goroutines/s", g);
+			snprintf(lbuf, sizeof(lbuf), "%.0f", live);
+		} else {
+			fmt_bytes(gbuf, sizeof(gbuf) - 2, g);
+			strcat(gbuf, "/s");
+			fmt_bytes(lbuf, sizeof(lbuf), live);
+		}
 		strbuf_printf(sb, "<details class=suspect><summary><b>%s</b> pid %d ",
 			      cJSON_IsString(kind) ? kind->valuestring : "?",
 			      cJSON_GetObjectItem(s, "pid")->valueint);
 		html_text(sb, cJSON_IsString(exe) ? exe->valuestring : "?");
-		strbuf_printf(sb, ": growing %.4g %s, live %.4g, ", g, gor ? "goroutines/s" : "B/s",
-			      cJSON_GetObjectItem(s, "live")->valuedouble);
+		strbuf_printf(sb, ": growing %s, live %s, ", gbuf, lbuf);
 		html_text(sb, cJSON_IsString(fn) ? fn->valuestring : "?");
 		strbuf_puts(sb, " ");
 		sparkline(sb, cJSON_GetObjectItem(s, "series"));
@@ -577,17 +601,6 @@ static void html_suspects(struct daemon *d, struct strbuf *sb)
 	cJSON_Delete(a);
 }
 
-static void fmt_bytes(char *buf, size_t n, double v)
-{
-	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
 
 static int h_index(void *ctx, const struct http_request *req, struct http_response *resp)
 {
