@@ -449,9 +449,12 @@ int cheap__snapshot(struct cheap *ch, pid_t pid, int64_t rate, struct goheap_sna
 
 uint32_t cheap__prog_id(const struct cheap *ch, int i)
 {
-	struct bpf_program *p[] = { ch->skel->progs.lh_cheap_session,
-				    ch->skel->progs.lh_cheap_entry,
-				    ch->skel->progs.lh_cheap_return, ch->skel->progs.lh_cheap_free };
+	struct bpf_program *p[] = {
+		ch->skel->progs.lh_cheap_session,
+		ch->skel->progs.lh_cheap_entry,
+		ch->skel->progs.lh_cheap_return,
+		ch->skel->progs.lh_cheap_free,
+	};
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
 	int fd;

@@ -65,26 +65,27 @@ static void usage(FILE *out)
 		"of cgo programs), found at start and as they exec, detached as they exit; serves\n"
 		"Prometheus metrics, per-PID pprof profiles, JSON and an HTML overview over HTTP.\n"
 		"\n"
-		"  --foreground          stay in the foreground, log to stderr (systemd, containers)\n"
+		"  --foreground          stay in the foreground, log on stderr (systemd, docker)\n"
 		"  --config FILE         JSON settings (docs/DAEMON.md); flags override them\n"
 		"  --listen ADDR:PORT    HTTP address (default %s; loopback unless said)\n"
-		"  --token-file FILE     require 'Authorization: Bearer TOKEN' (the file's first line)\n"
+		"  --token-file FILE     require 'Authorization: Bearer TOKEN' (its first line)\n"
 		"  --log FILE            the log in the background (default %s)\n"
 		"  -i, --interval SECS   seconds between reports of a target (default 10)\n"
 		"  --max-targets N       processes traced at once (default %d, at most %d)\n"
 		"  --max-cpu PERCENT     CPU of one core the daemon may use; past it reports come\n"
 		"                        less often (default 1; 0: no limit)\n"
-		"  --max-map-mb MIB      kernel memory for the BPF maps of all targets: the maps of\n"
-		"                        live objects and stacks are sized to fit (default: their\n"
-		"                        built-in sizes, %d MiB; a full map drops events, counted)\n"
+		"  --max-map-mb MIB      kernel memory for the BPF maps of all targets: the\n"
+		"                        maps of live objects and stacks are sized to fit\n"
+		"                        (default: built-in sizes, %d MiB; a full map drops\n"
+		"                        events, counted)\n"
 		"  --include-exe GLOB    trace only executables matching (base name or path);\n"
 		"  --exclude-exe GLOB    never these; also --include-cgroup, --exclude-cgroup\n"
 		"                        (cgroup path globs), --include-container,\n"
 		"                        --exclude-container (container id prefixes); repeatable,\n"
 		"                        exclusions win\n"
-		"  --no-write            never turn heap sampling on in a target (by default the\n"
-		"                        daemon sets runtime.MemProfileRate where it is 0, and puts\n"
-		"                        it back when it detaches)\n"
+		"  --no-write            never turn heap sampling on in a target (by default\n"
+		"                        the daemon sets runtime.MemProfileRate where it is 0,\n"
+		"                        and puts it back when it detaches)\n"
 		"  --rate BYTES          the sampling rate it sets (default 524288)\n"
 		"  --cgo WHEN            C heap tracing: auto (cgo programs, default), on, off\n"
 		"  --cgo-rate BYTES      C heap sampling (default %d)\n"
@@ -856,13 +857,14 @@ static int start(struct daemon *d)
 	if (!d->disc) {
 		err = -errno;
 		log_err("daemon: cannot watch processes: %s%s", strerror(-err),
-			err == -EPERM ? " (needs root, or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE)" : "");
+			err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
 		return err;
 	}
 	log_info("daemon: listening on http://%s/", http_server__address(d->http));
 	/* stdout: for whoever started us in the foreground (tests read the port there) */
 	if (d->o.foreground) {
-		printf("leakhound daemon: listening on http://%s/\n", http_server__address(d->http));
+		printf("leakhound daemon: listening on http://%s/\n",
+		       http_server__address(d->http));
 		fflush(stdout);
 	}
 	return discover__scan(d->disc);

@@ -214,7 +214,7 @@ static void map_fill(struct daemon *d, struct strbuf *sb)
 		prom_sample(sb, "leakhound_live_map_capacity", &l, 1, capacity[p]);
 	}
 	prom_family(sb, "leakhound_bpf_map_bytes", PROM_GAUGE,
-		    "kernel memory of the daemon's BPF maps (memlock in fdinfo), fixed once loaded");
+		    "kernel memory of the daemon's BPF maps (fdinfo memlock), fixed when loaded");
 	prom_sample(sb, "leakhound_bpf_map_bytes", NULL, 0, daemon_bpf_map_bytes());
 }
 
@@ -567,13 +567,15 @@ static void html_suspects(struct daemon *d, struct strbuf *sb)
 	if (!cJSON_GetArraySize(a))
 		strbuf_puts(sb, "<p class=dim>none: nothing keeps growing</p>\n");
 	cJSON_ArrayForEach(s, a) {
-		const cJSON *kind = cJSON_GetObjectItem(s, "kind"), *exe = cJSON_GetObjectItem(s, "exe");
+		const cJSON *kind = cJSON_GetObjectItem(s, "kind");
+		const cJSON *exe = cJSON_GetObjectItem(s, "exe");
 		double g = cJSON_GetObjectItem(s, "growth_per_s")->valuedouble;
 		bool gor = cJSON_IsString(kind) && !strcmp(kind->valuestring, "goroutine");
 		bool cgo = cJSON_IsString(kind) && !strcmp(kind->valuestring, "cgo_heap");
 		const cJSON *stack = cJSON_GetObjectItem(s, "stack");
 		/* a C heap stack starts at the allocator: name its caller */
-		const cJSON *first = cJSON_GetArrayItem(stack, cgo && cJSON_GetArraySize(stack) > 1);
+		int top = cgo && cJSON_GetArraySize(stack) > 1;
+		const cJSON *first = cJSON_GetArrayItem(stack, top);
 		const cJSON *fn = first ? cJSON_GetObjectItem(first, "function") : NULL;
 		double live = cJSON_GetObjectItem(s, "live")->valuedouble;
 		char gbuf[32], lbuf[32];
@@ -628,6 +630,7 @@ static int h_index(void *ctx, const struct http_request *req, struct http_respon
 	for (struct dtarget *x = d->targets; x; x = x->next) {
 		struct trace_summary s[P__COUNT];
 		char b1[32] = "-", b2[32] = "-", g[32] = "-";
+		int nsusp;
 
 		summaries(x, s);
 		if (s[P_HEAP].on)
@@ -642,11 +645,12 @@ static int h_index(void *ctx, const struct http_request *req, struct http_respon
 		html_text(sb, x->go_version);
 		strbuf_puts(sb, "</td><td>");
 		html_text(sb, x->ident.container_id[0] ? x->ident.container_id : "-");
+		nsusp = s[P_HEAP].nsuspects + s[P_GOR].nsuspects + s[P_CGO].nsuspects;
 		strbuf_printf(sb, "</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>"
 				  "<a href=\"/debug/pprof/heap?pid=%d\">heap</a> "
-				  "<a href=\"/debug/pprof/goroutine?pid=%d&amp;debug=1\">goroutines</a>%s",
-			      b1, g, b2, s[P_HEAP].nsuspects + s[P_GOR].nsuspects + s[P_CGO].nsuspects,
-			      x->pid, x->pid, s[P_CGO].on ? " " : "");
+				  "<a href=\"/debug/pprof/goroutine?pid=%d&amp;debug=1\">"
+				  "goroutines</a>%s",
+			      b1, g, b2, nsusp, x->pid, x->pid, s[P_CGO].on ? " " : "");
 		if (s[P_CGO].on)
 			strbuf_printf(sb, "<a href=\"/debug/pprof/cgo?pid=%d\">cgo</a>", x->pid);
 		strbuf_puts(sb, "</td></tr>\n");

@@ -116,7 +116,8 @@ void trace_cgo_print_probes(struct tracer *tr)
 		entry_off = f->site.file_off - (f->site.addr - f->addr);
 		printf("  probe %-15s %s+0x%" PRIx64 " (file offset 0x%" PRIx64 ", %s)%s\n",
 		       f->name, f->name, off - entry_off, off,
-		       emulated ? "emulated" : "single-stepped", i == CFN_FREE ? "" : ", and its return");
+		       emulated ? "emulated" : "single-stepped",
+		       i == CFN_FREE ? "" : ", and its return");
 	}
 }
 
@@ -258,8 +259,8 @@ static void print_cframes(const struct cframe *fr, int n, bool cut, const char *
 		const struct procsym_frame *f = &fr[j].f;
 
 		if (f->is_go)
-			printf("%s%s%s\n%s    %s:%u\n", indent, f->func, f->inlined ? " (inlined)" : "",
-			       indent, f->file, f->line);
+			printf("%s%s%s\n%s    %s:%u\n", indent, f->func,
+			       f->inlined ? " (inlined)" : "", indent, f->file, f->line);
 		else
 			printf("%s%s\n%s    %s+0x%" PRIx64 "\n", indent, f->func ? f->func : "??",
 			       indent, f->module ? f->module : "?", f->module_addr);
@@ -395,7 +396,8 @@ void trace_cgo_text(struct tracer *tr)
 	       (uint64_t)c->cnt.sum.nested, (uint64_t)c->cnt.sum.frees,
 	       (uint64_t)c->cnt.sum.rec_frees, c->drops);
 	if (c->backoffs)
-		printf("C heap probe budget %" PRIu32 "/s: exceeded, backed off %d times; last: %s\n",
+		printf("C heap probe budget %" PRIu32 "/s: exceeded, backed off %d times; "
+		       "last: %s\n",
 		       c->opt.budget, c->backoffs, c->backoff_msg);
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		if (c->snap.stats[i])
@@ -415,8 +417,8 @@ void trace_cgo_text(struct tracer *tr)
 		int64_t ao, ab;
 
 		site_alloc(c, x, &ao, &ab);
-		printf("#%zu live %.0f bytes in %.0f objects, allocated %" PRId64 " bytes in %" PRId64
-		       " objects, oldest %.1fs\n",
+		printf("#%zu live %.0f bytes in %.0f objects, allocated %" PRId64
+		       " bytes in %" PRId64 " objects, oldest %.1fs\n",
 		       i + 1, x->inuse_bytes, x->inuse_objects, ab, ao, age_s(x->oldest_ns));
 		print_site_stack(c, x);
 	}
