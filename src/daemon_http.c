@@ -160,43 +160,76 @@ static void summaries(struct dtarget *x, struct trace_summary s[P__COUNT])
 	trace_cgo_summary(&x->tr, &s[P_CGO]);
 }
 
-/* One gauge family over every target whose part is on. */
-static void family(struct daemon *d, struct strbuf *sb, const char *name, const char *help,
-		   enum part part, int field)
-{
-	prom_family(sb, name, PROM_GAUGE, help);
-	for (struct dtarget *x = d->targets; x; x = x->next) {
-		struct trace_summary s[P__COUNT];
-		struct labels lb;
-		double v;
+/* Every target's parts at their last reports: read once per /metrics request. */
+struct tsum {
+	struct dtarget *x;
+	struct labels lb;
+	struct trace_summary s[P__COUNT];
+};
 
-		summaries(x, s);
-		if (!s[part].on)
-			continue;
-		v = field == 0 ? s[part].live : field == 1 ? s[part].objects : s[part].top_growth;
-		target_labels(x, &lb);
-		prom_sample(sb, name, lb.l, lb.n, v);
+/* A field of struct trace_summary, as a metric's value. */
+enum sfield { F_LIVE, F_OBJECTS, F_SUSPECTS, F_GROWTH, F_EVENTS };
+
+static double field_of(const struct trace_summary *s, enum sfield f)
+{
+	switch (f) {
+	case F_LIVE:
+		return s->live;
+	case F_OBJECTS:
+		return s->objects;
+	case F_SUSPECTS:
+		return s->nsuspects;
+	case F_GROWTH:
+		return s->top_growth;
+	case F_EVENTS:
+		return s->events;
+	}
+	return 0;
+}
+
+/* One family of per-target samples: of one part, or (part < 0) of each part by kind. */
+static void family(struct strbuf *sb, const struct tsum *t, int n, const char *name,
+		   enum prom_type type, const char *help, int part, enum sfield f)
+{
+	prom_family(sb, name, type, help);
+	for (int i = 0; i < n; i++) {
+		struct prom_label kl[5];
+
+		memcpy(kl, t[i].lb.l, sizeof(t[i].lb.l));
+		for (int p = part < 0 ? 0 : part; p < (part < 0 ? P__COUNT : part + 1); p++) {
+			if (!t[i].s[p].on)
+				continue;
+			kl[4] = (struct prom_label){ "kind", part_kind[p] };
+			prom_sample(sb, name, kl, part < 0 ? 5 : t[i].lb.n, field_of(&t[i].s[p], f));
+		}
 	}
 }
 
 /*
- * Map fill: the live-object (and live-goroutine) maps are shared by every target, fixed
- * in size when loaded; a full one drops events (counted in leakhound_probe_drops_total).
+ * Map fill and drops: the maps and failure counters are the shared objects', one set
+ * for all targets (each summary has them as of its report: the largest is the latest).
+ * A full map drops events, counted.
  */
-static void map_fill(struct daemon *d, struct strbuf *sb)
+static void shared_maps(struct strbuf *sb, const struct tsum *t, int n)
 {
-	uint64_t entries[P__COUNT] = { 0 }, capacity[P__COUNT] = { 0 };
+	uint64_t entries[P__COUNT] = { 0 }, capacity[P__COUNT] = { 0 }, drops[P__COUNT] = { 0 };
 	struct prom_label l;
 
-	for (struct dtarget *x = d->targets; x; x = x->next) {
-		struct trace_summary s[P__COUNT];
-
-		summaries(x, s);
+	for (int i = 0; i < n; i++)
 		for (int p = 0; p < P__COUNT; p++) {
-			entries[p] += s[p].entries;
-			if (s[p].capacity)
-				capacity[p] = s[p].capacity;
+			entries[p] += t[i].s[p].entries;
+			if (t[i].s[p].capacity)
+				capacity[p] = t[i].s[p].capacity;
+			if (t[i].s[p].drops > drops[p])
+				drops[p] = t[i].s[p].drops;
 		}
+	prom_family(sb, "leakhound_probe_drops_total", PROM_COUNTER,
+		    "events the BPF side could not record (every failure counter), by object");
+	for (int p = 0; p < P__COUNT; p++) {
+		if (!capacity[p])
+			continue;
+		l = (struct prom_label){ "kind", part_kind[p] };
+		prom_sample(sb, "leakhound_probe_drops_total", &l, 1, drops[p]);
 	}
 	prom_family(sb, "leakhound_live_map_entries", PROM_GAUGE,
 		    "entries of the shared live-object maps, all targets, at their last reports");
@@ -236,77 +269,44 @@ static int h_metrics(void *ctx, const struct http_request *req, struct http_resp
 	struct daemon *d = ctx;
 	struct strbuf *sb = http_response__body(resp);
 	struct http_stats hs;
-	struct prom_label kl[5];
-	uint64_t drops = 0;
+	struct tsum *t;
+	int n = 0;
 
 	(void)req;
+	t = calloc(d->ntargets + 1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	for (struct dtarget *x = d->targets; x && n < d->ntargets; x = x->next, n++) {
+		t[n].x = x;
+		target_labels(x, &t[n].lb);
+		summaries(x, t[n].s);
+	}
 	http_response__content_type(resp, PROM_CONTENT_TYPE);
-	family(d, sb, "leakhound_go_heap_inuse_bytes",
-	       "Go heap in use as of the last GC, sampled and scaled like pprof", P_HEAP, 0);
-	family(d, sb, "leakhound_go_heap_inuse_objects", "Go heap objects in use, estimated",
-	       P_HEAP, 1);
-	family(d, sb, "leakhound_goroutines", "user goroutines (runtime.NumGoroutine)", P_GOR, 0);
-	family(d, sb, "leakhound_cgo_heap_inuse_bytes",
-	       "C heap outstanding since attach, sampled and scaled", P_CGO, 0);
-	family(d, sb, "leakhound_cgo_heap_inuse_objects", "C heap objects outstanding, estimated",
-	       P_CGO, 1);
-	prom_family(sb, "leakhound_suspects", PROM_GAUGE, "current leak suspects, by kind");
-	for (struct dtarget *x = d->targets; x; x = x->next) {
-		struct trace_summary s[P__COUNT];
-		struct labels lb;
-
-		summaries(x, s);
-		target_labels(x, &lb);
-		memcpy(kl, lb.l, sizeof(lb.l));
-		for (int p = 0; p < P__COUNT; p++) {
-			if (!s[p].on)
-				continue;
-			kl[4] = (struct prom_label){ "kind", part_kind[p] };
-			prom_sample(sb, "leakhound_suspects", kl, 5, s[p].nsuspects);
-		}
-	}
-	prom_family(sb, "leakhound_top_growth_per_second", PROM_GAUGE,
-		    "growth of the strongest suspect: bytes/s (heaps), goroutines/s; 0: none");
-	for (struct dtarget *x = d->targets; x; x = x->next) {
-		struct trace_summary s[P__COUNT];
-		struct labels lb;
-
-		summaries(x, s);
-		target_labels(x, &lb);
-		memcpy(kl, lb.l, sizeof(lb.l));
-		for (int p = 0; p < P__COUNT; p++) {
-			if (!s[p].on)
-				continue;
-			kl[4] = (struct prom_label){ "kind", part_kind[p] };
-			prom_sample(sb, "leakhound_top_growth_per_second", kl, 5, s[p].top_growth);
-			drops += s[p].drops;
-		}
-	}
-	prom_family(sb, "leakhound_probe_events_total", PROM_COUNTER,
-		    "probe hits in the target: sampled allocations and frees (Go heap), creations "
-		    "and exits (goroutines), allocator calls and frees (C heap)");
-	for (struct dtarget *x = d->targets; x; x = x->next) {
-		struct trace_summary s[P__COUNT];
-		struct labels lb;
-
-		summaries(x, s);
-		target_labels(x, &lb);
-		memcpy(kl, lb.l, sizeof(lb.l));
-		for (int p = 0; p < P__COUNT; p++) {
-			if (!s[p].on)
-				continue;
-			kl[4] = (struct prom_label){ "kind", part_kind[p] };
-			prom_sample(sb, "leakhound_probe_events_total", kl, 5, s[p].events);
-		}
-	}
-	map_fill(d, sb);
+	family(sb, t, n, "leakhound_go_heap_inuse_bytes", PROM_GAUGE,
+	       "Go heap in use as of the last GC, sampled and scaled like pprof", P_HEAP, F_LIVE);
+	family(sb, t, n, "leakhound_go_heap_inuse_objects", PROM_GAUGE,
+	       "Go heap objects in use, estimated", P_HEAP, F_OBJECTS);
+	family(sb, t, n, "leakhound_goroutines", PROM_GAUGE,
+	       "user goroutines (runtime.NumGoroutine)", P_GOR, F_LIVE);
+	family(sb, t, n, "leakhound_cgo_heap_inuse_bytes", PROM_GAUGE,
+	       "C heap outstanding since attach, sampled and scaled", P_CGO, F_LIVE);
+	family(sb, t, n, "leakhound_cgo_heap_inuse_objects", PROM_GAUGE,
+	       "C heap objects outstanding, estimated", P_CGO, F_OBJECTS);
+	family(sb, t, n, "leakhound_suspects", PROM_GAUGE, "current leak suspects, by kind", -1,
+	       F_SUSPECTS);
+	family(sb, t, n, "leakhound_top_growth_per_second", PROM_GAUGE,
+	       "growth of the strongest suspect: bytes/s (heaps), goroutines/s; 0: none", -1,
+	       F_GROWTH);
+	family(sb, t, n, "leakhound_probe_events_total", PROM_COUNTER,
+	       "probe hits in the target: sampled allocations and frees (Go heap), creations "
+	       "and exits (goroutines), allocator calls and frees (C heap)",
+	       -1, F_EVENTS);
+	shared_maps(sb, t, n);
 	prom_family(sb, "leakhound_reports_total", PROM_COUNTER, "reports made per target");
-	for (struct dtarget *x = d->targets; x; x = x->next) {
-		struct labels lb;
-
-		target_labels(x, &lb);
-		prom_sample(sb, "leakhound_reports_total", lb.l, lb.n, x->tr.nreport);
-	}
+	for (int i = 0; i < n; i++)
+		prom_sample(sb, "leakhound_reports_total", t[i].lb.l, t[i].lb.n,
+			    t[i].x->tr.nreport);
+	free(t);
 	/* the tracer itself */
 	prom_family(sb, "leakhound_targets", PROM_GAUGE, "processes traced now");
 	prom_sample(sb, "leakhound_targets", NULL, 0, d->ntargets);
@@ -322,9 +322,6 @@ static int h_metrics(void *ctx, const struct http_request *req, struct http_resp
 	prom_family(sb, "leakhound_attach_seconds_max", PROM_GAUGE,
 		    "longest discovery-to-attached time");
 	prom_sample(sb, "leakhound_attach_seconds_max", NULL, 0, d->attach_ms_max / 1e3);
-	prom_family(sb, "leakhound_probe_drops_total", PROM_COUNTER,
-		    "events the BPF side could not record (every failure counter)");
-	prom_sample(sb, "leakhound_probe_drops_total", NULL, 0, drops);
 	prom_family(sb, "leakhound_process_cpu_seconds_total", PROM_COUNTER,
 		    "CPU time of the daemon (probe handlers run in the targets, not here)");
 	prom_sample(sb, "leakhound_process_cpu_seconds_total", NULL, 0, daemon_cpu_seconds());
