@@ -308,24 +308,11 @@ static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx, __u6
 						       __u64 *hid)
 {
 	struct lh_goheap_stack *st;
-	__u32 zero = 0, n;
-	long len;
+	__u32 n;
 
-	st = bpf_map_lookup_elem(&scratch, &zero);
-	if (!st) {
-		stat_inc(LH_STAT_MAP_LOOKUP);
+	st = stack_walk(ctx, &scratch, 1, &n);
+	if (!st)
 		return NULL;
-	}
-	len = bpf_get_stack(ctx, &st->pcs[1], sizeof(st->pcs) - sizeof(st->pcs[0]),
-			    BPF_F_USER_STACK);
-	if (len < 0) {
-		stat_inc(LH_STAT_STACK_USER);
-		return NULL;
-	}
-	n = len / 8;
-	st->truncated = n >= LH_GOHEAP_STACK_DEPTH - 1;
-	if (st->truncated)
-		stat_inc(LH_STAT_STACK_TRUNCATED);
 	st->pcs[0] = fn_pc;
 	n++;
 	if (n > LH_GOHEAP_STACK_DEPTH)

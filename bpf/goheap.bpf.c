@@ -93,25 +93,12 @@ static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx, __s3
 						       __u32 frame_set, __u64 *id)
 {
 	struct lh_goheap_stack *st;
-	__u32 zero = 0, n;
 	__u64 ra = 0;
-	long len;
+	__u32 n;
 
-	st = bpf_map_lookup_elem(&scratch, &zero);
-	if (!st) {
-		stat_inc(LH_STAT_MAP_LOOKUP);
+	st = stack_walk(ctx, &scratch, 1, &n);
+	if (!st)
 		return NULL;
-	}
-	len = bpf_get_stack(ctx, &st->pcs[1], sizeof(st->pcs) - sizeof(st->pcs[0]),
-			    BPF_F_USER_STACK);
-	if (len < 0) {
-		stat_inc(LH_STAT_STACK_USER);
-		return NULL;
-	}
-	n = len / 8;
-	st->truncated = n >= LH_GOHEAP_STACK_DEPTH - 1;
-	if (st->truncated)
-		stat_inc(LH_STAT_STACK_TRUNCATED);
 	st->pcs[0] = st->pcs[1];
 	if (!frame_set && ra_sp_off >= 0 && n > 0) {
 		if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(PT_REGS_SP(ctx) + ra_sp_off))) {

@@ -95,25 +95,17 @@ static __always_inline __u64 parent_goid(struct pt_regs *ctx, const struct lh_go
 static __always_inline struct lh_goheap_stack *capture(struct pt_regs *ctx, __u64 *id)
 {
 	struct lh_goheap_stack *st;
-	__u32 zero = 0, n;
-	long len;
+	__u32 n;
 
-	st = bpf_map_lookup_elem(&gscratch, &zero);
-	if (!st) {
-		stat_inc(LH_STAT_MAP_LOOKUP);
-		return NULL;
-	}
 	/* the site is past newproc.func1's prologue: the walk misses no frame */
-	len = bpf_get_stack(ctx, st->pcs, sizeof(st->pcs), BPF_F_USER_STACK);
-	if (len <= 0) {
+	st = stack_walk(ctx, &gscratch, 0, &n);
+	if (!st)
+		return NULL;
+	if (!n) {
 		stat_inc(LH_STAT_STACK_USER);
 		return NULL;
 	}
-	n = len / 8;
 	st->nr = n;
-	st->truncated = n >= LH_GOHEAP_STACK_DEPTH;
-	if (st->truncated)
-		stat_inc(LH_STAT_STACK_TRUNCATED);
 	*id = stack_id(st, n);
 	return st;
 }

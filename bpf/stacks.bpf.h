@@ -7,6 +7,36 @@
  * struct lh_goheap_stack_key): a stack's id, and its counters. Needs stats.bpf.h.
  */
 
+/*
+ * The user stack (the kernel's frame-pointer walk) in the per-CPU stack of map scratch,
+ * from pcs[first] on (first 0, or 1 to leave a slot for the caller); *n frames, the
+ * truncated flag set. NULL (counted) when it cannot be taken.
+ */
+static __always_inline struct lh_goheap_stack *stack_walk(struct pt_regs *ctx, void *scratch,
+							  __u32 first, __u32 *n)
+{
+	struct lh_goheap_stack *st;
+	__u32 zero = 0;
+	long len;
+
+	st = bpf_map_lookup_elem(scratch, &zero);
+	if (!st) {
+		stat_inc(LH_STAT_MAP_LOOKUP);
+		return NULL;
+	}
+	len = bpf_get_stack(ctx, &st->pcs[first], sizeof(st->pcs) - first * sizeof(st->pcs[0]),
+			    BPF_F_USER_STACK);
+	if (len < 0) {
+		stat_inc(LH_STAT_STACK_USER);
+		return NULL;
+	}
+	*n = len / 8;
+	st->truncated = *n >= LH_GOHEAP_STACK_DEPTH - first;
+	if (st->truncated)
+		stat_inc(LH_STAT_STACK_TRUNCATED);
+	return st;
+}
+
 /* FNV-1a over the first n pcs, then murmur3's finaliser: the id of a stack. */
 static __always_inline __u64 stack_id(const struct lh_goheap_stack *st, __u32 n)
 {

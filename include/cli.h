@@ -8,4 +8,6 @@
  */
 int cli_parse_num(const char *s, double min, double max, double *out);
 
+/* SIGINT, SIGTERM and SIGHUP to handler (a clean stop: probes off, rates back); no SIGPIPE. */
+void cli_stop_signals(void (*handler)(int));
 #endif

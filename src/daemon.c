@@ -822,17 +822,6 @@ static int background(const char *log_file)
 	return 0;
 }
 
-static void setup_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 static int start(struct daemon *d)
 {
 	struct http_opts ho = { .listen = d->o.listen };
@@ -942,7 +931,7 @@ int cmd_daemon(int argc, char **argv)
 		if (err)
 			return 1;
 	}
-	setup_signals();
+	cli_stop_signals(on_signal);
 	if (d.o.max_map_mb)
 		bpfmaps_scale = d.o.max_map_mb / BUILTIN_MAP_MB;
 	clock_gettime(CLOCK_MONOTONIC, &d.start);

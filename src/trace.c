@@ -978,14 +978,7 @@ static void suspects_json(struct tracer *tr, const struct goheap_snap *s,
 
 		if (!o)
 			return;
-		cJSON_AddStringToObject(o, "kind", "go_heap");
-		cJSON_AddNumberToObject(o, "growth_per_s", x->growth_per_s);
-		cJSON_AddNumberToObject(o, "live", x->live);
-		cJSON_AddNumberToObject(o, "live_objects", x->live_objects);
-		cJSON_AddNumberToObject(o, "oldest_age_s", x->oldest_age_s);
-		cJSON_AddNumberToObject(o, "confidence", x->confidence);
-		cJSON_AddNumberToObject(o, "windows", x->windows);
-		cJSON_AddItemToObject(o, "series", trace_series_json(tr->model, x->site_id));
+		trace_suspect_json(o, "go_heap", x, tr->model);
 		cJSON_AddItemToObject(o, "stack", stack_json(tr, site_by_key(s, x->site_id)));
 		cJSON_AddItemToArray(a, o);
 	}
@@ -1112,6 +1105,19 @@ cJSON *trace_series_json(const struct model *m, uint64_t site_id)
 		cJSON_AddItemToArray(a, p);
 	}
 	return a;
+}
+
+void trace_suspect_json(cJSON *o, const char *kind, const struct suspect *x,
+			const struct model *m)
+{
+	cJSON_AddStringToObject(o, "kind", kind);
+	cJSON_AddNumberToObject(o, "growth_per_s", x->growth_per_s);
+	cJSON_AddNumberToObject(o, "live", x->live);
+	cJSON_AddNumberToObject(o, "live_objects", x->live_objects);
+	cJSON_AddNumberToObject(o, "oldest_age_s", x->oldest_age_s);
+	cJSON_AddNumberToObject(o, "confidence", x->confidence);
+	cJSON_AddNumberToObject(o, "windows", x->windows);
+	cJSON_AddItemToObject(o, "series", trace_series_json(m, x->site_id));
 }
 
 void trace_heap_summary(struct tracer *tr, struct trace_summary *s)
@@ -1388,17 +1394,6 @@ static int open_target(struct tracer *tr)
 	return 0;
 }
 
-static void setup_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 /* Goroutine tracing alone, when the heap's is off. */
 static int attach_goroutines(struct tracer *tr)
 {
@@ -1548,7 +1543,7 @@ int cmd_trace(int argc, char **argv)
 
 	if (parse_opts(argc, argv, &tr.o))
 		return 2;
-	setup_signals();
+	cli_stop_signals(on_signal);
 	err = open_target(&tr);
 	if (!err)
 		err = check_target(&tr);

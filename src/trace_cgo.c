@@ -502,14 +502,7 @@ void trace_cgo_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 
 		if (!o)
 			break;
-		cJSON_AddStringToObject(o, "kind", "cgo_heap");
-		cJSON_AddNumberToObject(o, "growth_per_s", x->growth_per_s);
-		cJSON_AddNumberToObject(o, "live", x->live);
-		cJSON_AddNumberToObject(o, "live_objects", x->live_objects);
-		cJSON_AddNumberToObject(o, "oldest_age_s", x->oldest_age_s);
-		cJSON_AddNumberToObject(o, "confidence", x->confidence);
-		cJSON_AddNumberToObject(o, "windows", x->windows);
-		cJSON_AddItemToObject(o, "series", trace_series_json(c->model, x->site_id));
+		trace_suspect_json(o, "cgo_heap", x, c->model);
 		cJSON_AddItemToObject(o, "stack",
 				      site_stack_json(c, site_by_id(&c->snap, x->site_id), o));
 		cJSON_AddItemToArray(suspects, o);

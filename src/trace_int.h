@@ -164,6 +164,9 @@ struct trace_summary {
 void trace_heap_summary(struct tracer *tr, struct trace_summary *s);
 void trace_gor_summary(struct tracer *tr, struct trace_summary *s);
 void trace_cgo_summary(struct tracer *tr, struct trace_summary *s);
+/* A heap suspect's fields (kind, growth_per_s, live, ..., series) added to o. */
+void trace_suspect_json(cJSON *o, const char *kind, const struct suspect *x,
+			const struct model *m);
 /* [[t, live], ...]: the points a suspect rests on, oldest first, t in seconds. */
 cJSON *trace_series_json(const struct model *m, uint64_t site_id);
 
