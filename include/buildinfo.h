@@ -16,6 +16,10 @@ struct go_version {
 /* Oldest and newest releases leakhound supports. */
 #define GO_MIN_MINOR 19
 #define GO_MAX_MINOR 26
+#define GO_STR_(x) #x
+#define GO_STR(x) GO_STR_(x)
+/* The range as messages name it: "go1.19 to go1.26". */
+#define GO_SUPPORTED_RANGE "go1." GO_STR(GO_MIN_MINOR) " to go1." GO_STR(GO_MAX_MINOR)
 
 static inline int go_version_at_least(const struct go_version *v, int minor)
 {

@@ -681,7 +681,8 @@ static void on_event(const struct disc_event *ev, void *ctx)
 		if (ev->verdict == DISC_GO)
 			attach(d, ev);
 		else if (ev->verdict == DISC_GO_UNSUPPORTED)
-			skip(d, ev, "%s is not supported (leakhound supports go1.19 to go1.26)",
+			skip(d, ev,
+			     "%s is not supported (leakhound supports " GO_SUPPORTED_RANGE ")",
 			     ev->go && ev->go->version_str[0] ? ev->go->version_str
 							      : "an unknown Go release");
 		else if (ev->verdict == DISC_EXCLUDED)

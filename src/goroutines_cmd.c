@@ -695,6 +695,12 @@ static int open_target(struct gor *gr)
 		log_err("process %d: %s", gr->o.pid, gobin_strerror(err));
 		return -err;
 	}
+	if (!gr->t->bin->supported) {
+		log_err("process %d: %s is not supported (leakhound supports "
+			GO_SUPPORTED_RANGE ")",
+			gr->o.pid, gr->t->bin->bi.version_str);
+		return -ENOTSUP;
+	}
 	return 0;
 }
 
@@ -702,7 +708,7 @@ static const char *snapshot_strerror(int err)
 {
 	switch (err) {
 	case -ENOTSUP:
-		return "Go release not supported (leakhound supports go1.19 to go1.26)";
+		return "Go release not supported (leakhound supports " GO_SUPPORTED_RANGE ")";
 	case -ENOENT:
 		return "runtime.allgs or the runtime.g offsets are unknown for this binary";
 	case -E2BIG:

@@ -76,7 +76,8 @@ static void print_build(const struct gobin *gb, FILE *out)
 	const struct go_buildinfo *bi = &gb->bi;
 
 	fprintf(out, "go:             %s (%s)\n", bi->version_str,
-		gb->supported ? "supported" : "NOT supported: leakhound supports go1.19 to go1.26");
+		gb->supported ? "supported"
+			      : "NOT supported: leakhound supports " GO_SUPPORTED_RANGE);
 	fprintf(out, "main package:   %s\n", *bi->path ? bi->path : "-");
 	if (bi->mod_path)
 		fprintf(out, "main module:    %s %s %s\n", bi->mod_path, bi->mod_version, bi->mod_sum);

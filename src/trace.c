@@ -249,7 +249,8 @@ static int check_target(struct tracer *tr)
 	const struct go_global *g = &b->globals.global[GLOBAL_MEMPROFILERATE];
 
 	if (!b->supported) {
-		log_err("process %d: %s is not supported (leakhound supports go1.19 to go1.26)",
+		log_err("process %d: %s is not supported (leakhound supports "
+			GO_SUPPORTED_RANGE ")",
 			tr->t->pid, b->bi.version_str);
 		return -ENOTSUP;
 	}
