@@ -5,6 +5,9 @@ OUTPUT=${OUTPUT:-build}
 LEAKHOUND=${LEAKHOUND:-$OUTPUT/leakhound}
 FIXTURES=${FIXTURES:-$OUTPUT/fixtures}
 failures=0
+# Set by tests/matrix.sh, which runs the suites once per Go release: the checks that CI
+# runs on some releases only (to keep its time) then run on every release.
+MATRIX=${LEAKHOUND_MATRIX:-}
 
 pass() { echo "PASS $*"; }
 fail() { echo "FAIL $*"; failures=$((failures + 1)); }
@@ -20,6 +23,18 @@ finish() { exit $((failures > 0)); }
 go_for() {
 	local tag=$1
 	awk -F "\t" -v t="$tag" '$1 == t { print $2; exit }' "$FIXTURES/toolchains.tsv"
+}
+
+# True for the releases a check limited to some releases in CI runs on (release globs,
+# go1.26* go1.19*), and for every release in the matrix.
+release_in() { # release glob...
+	local rel=$1 g
+	shift
+	[ -n "$MATRIX" ] && return 0
+	for g in "$@"; do
+		[[ $rel == $g ]] && return 0
+	done
+	return 1
 }
 
 # Rows of the fixture manifest: path release fixture variant

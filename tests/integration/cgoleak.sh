@@ -120,7 +120,7 @@ while read -r bin rel fixture variant; do
 	check "cgoleak $rel $variant: file says $want" grep -q "$want" <<< "$desc"
 	[ "$variant" = ext-stripped ] && continue # no symbols to tell sites apart
 	check_one "$rel-$variant-mixed" "$bin" mixed 'lh_mixed_round|main\.mixedRound'
-	if [ "$variant" = cgo ] && [ "${rel#go1.26}" != "$rel" ]; then
+	if [ "$variant" = cgo ] && release_in "$rel" 'go1.26*'; then
 		check_one "$rel-$variant-records" "$bin" records 'lh_record_add|main\.addRecord'
 		check_one "$rel-$variant-realloc" "$bin" realloc 'lh_realloc_round|main\.reallocRound'
 		check_one "$rel-$variant-balanced" "$bin" balanced 'lh_balanced_batch|main\.balancedBatch'

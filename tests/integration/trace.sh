@@ -123,7 +123,11 @@ done
 hp=()
 while read -r bin rel fixture variant; do
 	[ "$fixture" = heapprof ] || continue
-	case "$rel-$variant" in go1.26*-default | go1.19*-stripped) ;; *) continue ;; esac
+	if [ -n "$MATRIX" ]; then
+		[ "$variant" = default ] || continue
+	else
+		case "$rel-$variant" in go1.26*-default | go1.19*-stripped) ;; *) continue ;; esac
+	fi
 	name="hp-$rel-$variant"
 	(cd "$tmp" && exec "$bin" -o "$tmp/$name") > /dev/null 2>&1 &
 	tpid=$!
@@ -143,7 +147,7 @@ done < <(fixtures)
 # 5 s in, after attach (which takes a while under load) and mid-run for the model.
 while read -r bin rel fixture variant; do
 	[ "$fixture-$variant" = steady-default ] || continue
-	case "$rel" in go1.26* | go1.19*) ;; *) continue ;; esac
+	release_in "$rel" 'go1.26*' 'go1.19*' || continue
 	for mode in plateau spike churn; do
 		name="st-$rel-$mode"
 		"$bin" -mode "$mode" -spike 5s -duration 16s > "$tmp/$name.target" 2>&1 &

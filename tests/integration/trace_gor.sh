@@ -41,26 +41,26 @@ while read -r bin rel fixture variant; do
 	[ "$fixture" = gorgrow ] || continue
 	n=$((n + 1))
 	if [ "$variant" = stripped ]; then
-		case "$rel" in go1.26* | go1.19*) run "ticker-$rel-stripped" "$bin" ticker --no-write ;; esac
+		if release_in "$rel" 'go1.26*' 'go1.19*'; then
+			run "ticker-$rel-stripped" "$bin" ticker --no-write
+		fi
 		continue
 	fi
 	run "ticker-$rel" "$bin" ticker --no-write
-	case "$rel" in
-	go1.26* | go1.19*)
+	if release_in "$rel" 'go1.26*' 'go1.19*'; then
 		run "http-$rel" "$bin" http --no-write
 		run "churn-$rel" "$bin" churn --no-write
 		run "pool-$rel" "$bin" pool --no-write
-		;;
-	go1.22*)
+	fi
+	if release_in "$rel" 'go1.22*'; then
 		run "timeout-$rel" "$bin" timeout --no-write
 		run "nogor-$rel" "$bin" ticker --no-goroutines
-		;;
-	go1.24*)
+	fi
+	if release_in "$rel" 'go1.24*'; then
 		run "wg-$rel" "$bin" wg --no-write
 		# the heap too: leakhound turns sampling on
 		run "both-$rel" "$bin" ticker
-		;;
-	esac
+	fi
 done < <(fixtures)
 [ "$n" -gt 0 ] || { skip "trace_gor: no gorgrow fixtures built"; finish; }
 wait "${jobs_[@]}"

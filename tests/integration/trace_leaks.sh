@@ -62,8 +62,7 @@ PPROF_GO=/usr/local/go/bin/go
 
 # The releases the variants run on.
 wanted_release() {
-	case $1 in go1.26* | go1.19*) return 0 ;; esac
-	return 1
+	release_in "$1" 'go1.26*' 'go1.19*'
 }
 declare -A leak_fn=([cache]=main.leakCache [subslice]=main.leakSubslice [global]=main.handleRequest)
 
@@ -276,11 +275,10 @@ while read -r bin rel fixture variant; do
 	[ "$fixture-$variant" = heapprof-default ] && wanted_release "$rel" || continue
 	gt_run "gt-$rel-probes" "$bin" -1 --rate 65536 &
 	gt_jobs+=($!)
-	case $rel in go1.26*)
+	if release_in "$rel" 'go1.26*'; then
 		gt_run "gt-$rel-history" "$bin" 65536 &
 		gt_jobs+=($!)
-		;;
-	esac
+	fi
 done < <(fixtures)
 
 n_leak=$(ls "$tmp"/*.leak 2> /dev/null | wc -l)
