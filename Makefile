@@ -60,7 +60,7 @@ TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
 TOOL_BPF_SRCS := $(wildcard tools/*.bpf.c)
 TOOL_SKELS := $(patsubst tools/%.bpf.c,$(OUTPUT)/tools/%.skel.h,$(TOOL_BPF_SRCS))
 
-.PHONY: all deps test test-unit test-integration bench bench-daemon bench-goroutines bench-gortrace \
+.PHONY: all deps test test-unit test-integration test-matrix bench bench-daemon bench-goroutines bench-gortrace \
 	bench-trace bench-cgo fuzz fuzz-build format clean vmlinux
 
 all: $(OUTPUT)/leakhound $(TOOL_BINS)
@@ -140,6 +140,13 @@ test-unit: $(UNIT_BINS)
 
 test-integration: all $(DRIVER_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh integration
+
+# The Go release matrix (not part of `make test`): the release-dependent integration
+# suites once per Go release 1.19-1.26 (MATRIX_RELEASES), fixtures in $(OUTPUT)/matrix,
+# then the refusal of go1.18 and go1.27; a table in $(OUTPUT)/matrix/MATRIX.md. Root;
+# downloads the toolchains through the module proxy; see docs/MATRIX.md.
+test-matrix: all $(DRIVER_BINS)
+	$(Q)OUTPUT=$(OUTPUT) tests/matrix.sh
 
 # libFuzzer targets (clang, ASan + UBSan): `make fuzz` builds them and runs each for
 # FUZZ_SECONDS on a corpus seeded with the test fixtures; `make fuzz-build` only builds.
