@@ -211,9 +211,9 @@ def check_llvm(r, lh, llvm, pcs, quirks, a2l=None):
         elif ('cgo-call-line' in quirks and len(mine) == len(exp) and same(mine[0], exp[0]) and
               all(m[0] == e[0] and m[1].rsplit(':', 1)[0] == e[1].rsplit(':', 1)[0]
                   for m, e in zip(mine, exp))):
-            # Go 1.19 writes DW_AT_call_line in files that cgo rewrote without their
-            # //line directives; pclntab agrees with the runtime's own tracebacks,
-            # and 1.20+ DWARF agrees with both
+            # Go 1.19 and 1.20 write DW_AT_call_line in files that cgo rewrote
+            # without their //line directives; pclntab agrees with the runtime's own
+            # tracebacks, and 1.21+ DWARF agrees with both
             kind = 'call line in a cgo file'
         elif (a2l and len(mine) == len(exp) and mine[0][0] == exp[0][0] and
               same_chain(mine[1:], exp[1:]) and mine[0][1] == a2l[2 * i + 1]):
@@ -321,7 +321,7 @@ check_binary() {
 	if [ $have_llvm = 1 ] && grep -q '\.debug_info' <(readelf -SW "$bin"); then
 		llvm-symbolizer --inlining --obj="$bin" < "$d/pcs" > "$d/llvm" 2> /dev/null
 	fi
-	case $label in go1.19*/cgo*) quirks=cgo-call-line ;; esac
+	case $label in go1.19*/cgo* | go1.20*/cgo*) quirks=cgo-call-line ;; esac
 	compare check "$label" "$d/lh" "$d/pcs" "$d/a2l" "$d/a2l-new" "$d/nm" "$d/llvm" $quirks
 	failures=$((failures + $?))
 }
