@@ -69,10 +69,28 @@ need_root() {
 }
 
 # The tracers' BPF programs still loaded (bpftool shows the first 15 characters of a
-# name: lh_goheap_*, lh_gor_*), and our uprobe_events lines (perf-event uprobes leave
-# none; legacy ones would).
+# name: lh_goheap_*, lh_gor_*), but for those held by another build's processes (other
+# test runs or daemons on the machine: a holder whose executable is neither $LEAKHOUND
+# nor in $OUTPUT), and our uprobe_events lines (perf-event uprobes leave none; legacy
+# ones would).
 our_progs() {
-	bpftool prog show 2>/dev/null | grep -c -E 'name lh_(goheap|gor|cheap)_' || true
+	bpftool prog show 2>/dev/null | awk -F: '/name lh_(goheap|gor|cheap)_/ { print $1 }' |
+		python3 -c '
+import os, sys
+mine, out = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2]) + "/"
+ids = {int(l) for l in sys.stdin if l.strip()}
+foreign = set()
+for pid in filter(str.isdigit, os.listdir("/proc") if ids else []):
+    try:
+        exe = os.readlink("/proc/%s/exe" % pid)
+        if exe == mine or exe.startswith(out):
+            continue
+        for fd in os.listdir("/proc/%s/fdinfo" % pid):
+            with open("/proc/%s/fdinfo/%s" % (pid, fd)) as f:
+                foreign.update(int(l.split()[1]) for l in f if l.startswith("prog_id:"))
+    except OSError:
+        continue
+print(len(ids - foreign))' "$LEAKHOUND" "$OUTPUT"
 }
 our_uprobes() {
 	grep -c 'libbpf_' /sys/kernel/tracing/uprobe_events 2>/dev/null || true

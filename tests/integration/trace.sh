@@ -244,7 +244,8 @@ pids+=("$tpid")
 sleep 0.3
 timeout 20 "$LEAKHOUND" trace -p "$tpid" -i 1 > "$tmp/exit.out" 2>&1
 rc=$?
-check "target exit: trace stops by itself with 0 (rc $rc)" [ "$rc" = 0 ]
+why=$(grep -m1 'error' "$tmp/exit.out")
+check "target exit: trace stops by itself with 0 (rc $rc${why:+; $why})" [ "$rc" = 0 ]
 wait_no_progs
 check "target exit: no lh_goheap program left" [ "$(our_progs)" = 0 ]
 
