@@ -10,6 +10,9 @@ import json, os, random, re, shlex, subprocess, sys
 lh, gocmd, pid, binary, label, tmp = sys.argv[1:7]
 # a release's go command can be several words ("env GOTOOLCHAIN=go1.22.12 go")
 gocmd = shlex.split(gocmd)
+# profiles are read by one go tool pprof whatever the release (PPROF_GO, /usr/local/go's
+# in the tests): go1.25's shows cgo's _cgo_..._Cfunc_ names without their leading "_"
+pprof_go = shlex.split(os.environ.get("PPROF_GO", "")) or gocmd
 twin = sys.argv[7] if len(sys.argv) > 7 else None
 root = "/proc/%s/root" % pid
 bad = 0
@@ -274,15 +277,15 @@ if malloc is not None and keep is not None and main_main:
     out = os.path.join(tmp, "stack-%s.pb.gz" % re.sub(r"\W", "_", label))
     w = run(lh, "symbolize", "-p", pid, "--pprof", out, *["0x%x" % a for a in stack])
     keep_name = cfn[2] if cfn else "%s+0x%x" % (os.path.basename(exe_path), keep + 0x11)
-    tr = run(*gocmd, "tool", "pprof", "-traces", out)
+    tr = run(*pprof_go, "tool", "pprof", "-traces", out)
     names = [l.split()[-1] for l in tr.stdout.splitlines() if l.startswith(" ")]
     res(w.returncode == 0 and names == ["malloc", keep_name, "main.main"],
         "go tool pprof -traces: malloc, %s, main.main" % keep_name,
         [w.stderr, tr.stdout, tr.stderr])
-    top = run(*gocmd, "tool", "pprof", "-top", out).stdout
+    top = run(*pprof_go, "tool", "pprof", "-top", out).stdout
     res(re.search(r"100%.*\smalloc$", top, re.M) is not None and keep_name in top,
         "go tool pprof -top: malloc flat, %s cum" % keep_name, [top])
-    raw = run(*gocmd, "tool", "pprof", "-raw", out).stdout
+    raw = run(*pprof_go, "tool", "pprof", "-raw", out).stdout
     res(libc in raw and exe_path in raw and
         re.search(r"main\.main \S+main\.go:\d+", raw) is not None,
         "profile mappings name libc and the executable; main.main has file:line", [raw])

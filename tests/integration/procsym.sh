@@ -28,6 +28,9 @@ if [ ! -x "$LEAKHOUND" ] || ! command -v python3 > /dev/null || ! command -v rea
 	fail "procsym: needs $LEAKHOUND, python3 and binutils"
 	finish
 fi
+# the profiles' reader, whatever release built the fixtures (as tests/integration/pprof.sh)
+export PPROF_GO=${PPROF_GO:-/usr/local/go/bin/go}
+[ -x "$PPROF_GO" ] || PPROF_GO=
 
 # start BINARY [ARGS...]: runs it, waits (bounded) for its first line (the cgo
 # fixture's "ready", leaky's "leaky: pid"); sets pid
@@ -58,7 +61,10 @@ newest=
 while IFS=$'\t' read -r path rel fixture variant; do
 	gocmd=$(go_for "$rel")
 	case $fixture:$variant in
-	cgo:cgo) one "$path" "$rel/cgo" "$gocmd" ""; newest=$path; newest_go=$gocmd ;;
+	cgo:cgo)
+		one "$path" "$rel/cgo" "$gocmd" ""
+		newest=$path newest_go=$gocmd newest_rel=$rel
+		;;
 	cgo:cgo-stripped) one "$path" "$rel/cgo-stripped" "$gocmd" "${path%-stripped}" ;;
 	leaky:ext-stripped)
 		one "$path" "$rel/leaky-ext-stripped" "$gocmd" "${path%-stripped}" \
@@ -71,7 +77,8 @@ if [ -z "$newest" ]; then
 	finish
 fi
 
-# PIE, stripped PIE and static builds of the cgo fixture with the newest release built.
+# PIE, stripped PIE and static builds of the cgo fixture with the last release of the
+# manifest.
 build() { # dest go-build-args...
 	local dest=$1
 	shift
@@ -79,13 +86,13 @@ build() { # dest go-build-args...
 		> "$tmp/build.log" 2>&1
 }
 if build "$tmp/cgo-pie" -buildmode=pie && build "$tmp/cgo-pie-stripped" -buildmode=pie -ldflags=-s\ -w; then
-	one "$tmp/cgo-pie" "local/cgo-pie" "$newest_go" ""
-	one "$tmp/cgo-pie-stripped" "local/cgo-pie-stripped" "$newest_go" "$tmp/cgo-pie"
+	one "$tmp/cgo-pie" "$newest_rel/cgo-pie" "$newest_go" ""
+	one "$tmp/cgo-pie-stripped" "$newest_rel/cgo-pie-stripped" "$newest_go" "$tmp/cgo-pie"
 else
 	fail "procsym: building the PIE fixture: $(tail -n 3 "$tmp/build.log")"
 fi
 if build "$tmp/cgo-static" -ldflags='-linkmode=external -extldflags=-static'; then
-	one "$tmp/cgo-static" "local/cgo-static" "$newest_go" ""
+	one "$tmp/cgo-static" "$newest_rel/cgo-static" "$newest_go" ""
 else
 	skip "procsym: no static build (static libc missing?): $(tail -n 1 "$tmp/build.log")"
 fi
