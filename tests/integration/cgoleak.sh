@@ -71,7 +71,7 @@ check_one() {
 	# (a stack bpf_get_stackid() could not store, pcs= empty, is unattributed: it
 	# happens when the stack map's bucket is taken, as with the nofp build's stacks
 	# that run through garbage frame pointers)
-	local mb=0 mo=0 ub=0 uo=0 word bytes objs pcs pc r lo hi hit
+	local mb=0 mo=0 ub=0 uo=0 word bytes objs pcs pc r lo hi hit matched=()
 	while read -r word bytes objs pcs; do
 		[ "$word" = stack ] || continue
 		if [ "$pcs" = pcs= ]; then
@@ -90,6 +90,7 @@ check_one() {
 		if [ -n "$hit" ]; then
 			mb=$((mb + ${bytes#bytes=}))
 			mo=$((mo + ${objs#objects=}))
+			matched+=("$bytes $objs $pcs")
 		fi
 	done < "$t.ml"
 	if [ "$ops" -gt 0 ] && [ "$fb" = "$mb" ] && [ "$fo" = "$mo" ]; then
@@ -99,6 +100,12 @@ check_one() {
 		pass "cgoleak $name: $ops operations, $fo objects and $fb bytes outstanding; lh-memleak sees $mo, $mb and $uo, $ub without a stack"
 	else
 		fail "cgoleak $name: $ops operations; the fixture holds $fo objects, $fb bytes; lh-memleak sees $mo, $mb (and $uo, $ub without a stack)"
+		# what lh-memleak attributed to the pattern, Go frames named (C frames ??)
+		for r in "${matched[@]}"; do
+			read -r bytes objs pcs <<< "$r"
+			echo "  $bytes $objs: $(tr , '\n' <<< "${pcs#pcs=}" | "$LEAKHOUND" symbolize "$bin" |
+				awk '{ print $2 }' | paste -sd ' ')"
+		done
 	fi
 	if [ "$mode" = realloc ]; then
 		local moved
