@@ -85,9 +85,12 @@ build() { # dest go-build-args...
 	(cd tests/fixtures/cgo && CGO_ENABLED=1 GOFLAGS=-mod=mod $newest_go build -o "$dest" "$@" .) \
 		> "$tmp/build.log" 2>&1
 }
+# go1.19's addr2line cannot read PIE binaries (see symbolize.sh): /usr/local/go's can
+pie_go=$newest_go
+case $newest_rel in go1.19*) [ -n "$PPROF_GO" ] && pie_go=$PPROF_GO ;; esac
 if build "$tmp/cgo-pie" -buildmode=pie && build "$tmp/cgo-pie-stripped" -buildmode=pie -ldflags=-s\ -w; then
-	one "$tmp/cgo-pie" "$newest_rel/cgo-pie" "$newest_go" ""
-	one "$tmp/cgo-pie-stripped" "$newest_rel/cgo-pie-stripped" "$newest_go" "$tmp/cgo-pie"
+	one "$tmp/cgo-pie" "$newest_rel/cgo-pie" "$pie_go" ""
+	one "$tmp/cgo-pie-stripped" "$newest_rel/cgo-pie-stripped" "$pie_go" "$tmp/cgo-pie"
 else
 	fail "procsym: building the PIE fixture: $(tail -n 3 "$tmp/build.log")"
 fi
