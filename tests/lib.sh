@@ -76,7 +76,8 @@ need_root() {
 our_progs() {
 	bpftool prog show 2>/dev/null | awk -F: '/name lh_(goheap|gor|cheap)_/ { print $1 }' |
 		python3 -c '
-import os, sys
+import os, re, subprocess, sys
+NAME = r"name lh_(goheap|gor|cheap)_"
 mine, out = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2]) + "/"
 ids = {int(l) for l in sys.stdin if l.strip()}
 foreign = set()
@@ -90,6 +91,10 @@ for pid in filter(str.isdigit, os.listdir("/proc") if ids else []):
                 foreign.update(int(l.split()[1]) for l in f if l.startswith("prog_id:"))
     except OSError:
         continue
+# only those still loaded after the scan: programs another process was closing as we
+# listed them are gone by now (a daemon detaching from churning targets)
+still = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+ids &= {int(l.split(":")[0]) for l in still.splitlines() if re.search(NAME, l)}
 print(len(ids - foreign))' "$LEAKHOUND" "$OUTPUT"
 }
 our_uprobes() {
