@@ -233,7 +233,7 @@ done
 # in it must be memstats.numgc.
 mkdir -p "$tmp/pprofsrc"
 cat > "$tmp/pprofsrc/go.mod" <<'EOF'
-module pprofprog
+module leakhound.test/pprofprog
 
 go 1.19
 EOF

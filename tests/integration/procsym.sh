@@ -141,7 +141,7 @@ func main() {
 	select {}
 }
 EOF
-	printf 'module dl\n\ngo 1.19\n' > "$d/go.mod"
+	printf 'module leakhound.test/dl\n\ngo 1.19\n' > "$d/go.mod"
 	(cd "$d" && gcc -O1 -g -shared -fPIC -Wl,--build-id -o lib/libt.so t.c &&
 		objcopy --only-keep-debug lib/libt.so lib/libt.so.debug &&
 		objcopy --strip-all --add-gnu-debuglink=lib/libt.so.debug lib/libt.so &&

@@ -1,3 +1,3 @@
-module leakhound/tools/allocbench
+module leakhound.test/allocbench
 
 go 1.19

@@ -1,3 +1,3 @@
-module leakhound/tools/cgobench
+module leakhound.test/cgobench
 
 go 1.19

@@ -1,3 +1,3 @@
-module spawnbench
+module leakhound.test/spawnbench
 
 go 1.19
