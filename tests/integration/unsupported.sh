@@ -30,11 +30,15 @@ dir=$(cd "$dir" && pwd)
 # one_line FILE: the file is exactly one line
 one_line() { [ "$(wc -l < "$1")" = 1 ]; }
 
-# The target's MemProfileRate as it prints it at exit ("ok N MemProfileRate R").
-exit_rate() { # pid output-file
+# Ends a target (SIGTERM) and waits for it: from this shell, not a $(...) subshell.
+stop_target() { # pid
 	kill "$1" 2> /dev/null
 	wait "$1" 2> /dev/null
-	awk '$1 == "ok" && $3 == "MemProfileRate" { print $4 }' "$2"
+}
+
+# The target's MemProfileRate as it printed it at exit ("ok N MemProfileRate R").
+exit_rate() { # output-file
+	awk '$1 == "ok" && $3 == "MemProfileRate" { print $4 }' "$1"
 }
 
 build() { # rel fixture cgo dest
@@ -114,10 +118,12 @@ one_release() { # rel
 	refused "$rel" "trace -p" "$p" trace -p "$p" -i 1 -d 2
 	refused "$rel" "trace --cgo -p" "$c" trace --cgo -p "$c" -i 1 -d 2
 	refused "$rel" "goroutines -p" "$g" goroutines -p "$g"
+	stop_target "$p"
+	stop_target "$c"
 	check "unsupported $rel: leaky's MemProfileRate at exit is 0 (nothing written)" \
-		[ "$(exit_rate "$p" "$tmp/leaky.out")" = 0 ]
+		[ "$(exit_rate "$tmp/leaky.out")" = 0 ]
 	check "unsupported $rel: leaky-cgo's MemProfileRate at exit is 0 (nothing written)" \
-		[ "$(exit_rate "$c" "$tmp/leaky-cgo.out")" = 0 ]
+		[ "$(exit_rate "$tmp/leaky-cgo.out")" = 0 ]
 	kill "$g" 2> /dev/null
 
 	# the daemon: one target before it (found by the scan), one after (exec)
@@ -161,8 +167,9 @@ one_release() { # rel
 		check "unsupported $rel: daemon: its log names process $x and $why" \
 			grep -qF "process $x" <(grep -F "$why" "$tmp/daemon.err")
 	done
+	stop_target "$p"
 	check "unsupported $rel: daemon: leaky's MemProfileRate at exit is 0 (nothing written)" \
-		[ "$(exit_rate "$p" "$tmp/d-leaky.out")" = 0 ]
+		[ "$(exit_rate "$tmp/d-leaky.out")" = 0 ]
 	kill "$g" 2> /dev/null
 	wait "$g" 2> /dev/null
 	for _ in $(seq 100); do
