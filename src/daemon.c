@@ -35,11 +35,13 @@
 #include "gortrace.h"
 #include "http.h"
 #include "log.h"
+#include "oom.h"
 #include "target.h"
 
 #define TICK_MS 100
 #define DEFAULT_MAX_TARGETS 50
 #define DEFAULT_LOG "/var/log/leakhound.log"
+#define DEFAULT_SNAP_DIR "/var/lib/leakhound/snapshots"
 /* What the three objects' maps take at their built-in sizes (leakhound_bpf_map_bytes). */
 #define BUILTIN_MAP_MB 130
 
@@ -91,9 +93,15 @@ static void usage(FILE *out)
 		"  --cgo-rate BYTES      C heap sampling (default %d)\n"
 		"  --no-goroutines       no goroutine tracing\n"
 		"  --budget N            recorded probe events per second per target (default %d)\n"
-		"  -h, --help            this help\n",
+		"  -h, --help            this help\n"
+		"\n"
+		"Snapshots: when the kernel OOM-kills a traced process, and earlier when its\n"
+		"memory grows fast, its cgroup nears its limit or its goroutines pile up, its\n"
+		"profiles and report go to a directory of their own under --snapshot-dir\n"
+		"(default %s; docs/SNAPSHOTS.md).\n"
+		"%s",
 		HTTP_DEFAULT_LISTEN, DEFAULT_LOG, DEFAULT_MAX_TARGETS, LH_GOHEAP_MAX_TARGETS,
-		BUILTIN_MAP_MB, DEFAULT_CGO_RATE, DEFAULT_BUDGET);
+		BUILTIN_MAP_MB, DEFAULT_CGO_RATE, DEFAULT_BUDGET, DEFAULT_SNAP_DIR, snap_help);
 }
 
 static void opts_default(struct daemon_opts *o)
@@ -110,6 +118,41 @@ static void opts_default(struct daemon_opts *o)
 	o->goroutines = true;
 	o->budget = DEFAULT_BUDGET;
 	o->top = 10;
+	snap_opts_default(&o->snap, DEFAULT_SNAP_DIR);
+}
+
+/* snapshot_dir, snapshots (false: none), snap_*: the snapshot flags' values */
+static int config_snap(struct daemon_opts *o, const cJSON *v)
+{
+	const char *k = v->string;
+	char name[64], num[64];
+	const char *val = NULL;
+	size_t i;
+
+	if (!strcmp(k, "snapshots")) {
+		if (!cJSON_IsBool(v)) {
+			log_err("config: snapshots: true or false");
+			return -EINVAL;
+		}
+		if (cJSON_IsFalse(v))
+			o->snap.dir = NULL;
+		return 1;
+	}
+	if (strlen(k) >= sizeof(name) || (strncmp(k, "snap_", 5) && strcmp(k, "snapshot_dir")))
+		return 0;
+	for (i = 0; k[i]; i++)
+		name[i] = k[i] == '_' ? '-' : k[i];
+	name[i] = '\0';
+	if (cJSON_IsString(v)) {
+		val = v->valuestring;
+	} else if (cJSON_IsNumber(v)) {
+		snprintf(num, sizeof(num), "%.17g", v->valuedouble);
+		val = num;
+	} else {
+		log_err("config: %s: a number or a string", k);
+		return -EINVAL;
+	}
+	return snap_opt(&o->snap, name, val);
 }
 
 static int add_glob(struct daemon_opts *o, int list, const char *g)
@@ -210,6 +253,9 @@ static int config_item(struct daemon_opts *o, const cJSON *v)
 		}
 		return 0;
 	}
+	err = config_snap(o, v);
+	if (err)
+		return err < 0 ? err : 0;
 	if (!strcmp(k, "listen"))
 		return config_str(v, k, &o->listen);
 	if (!strcmp(k, "token_file"))
@@ -331,11 +377,19 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 		{ "no-goroutines", no_argument, NULL, 'G' },
 		{ "budget", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "snapshot-dir", required_argument, NULL, 'S' },
+		{ "no-snapshots", no_argument, NULL, 'S' },
+		{ "snap-rss-rate", required_argument, NULL, 'S' },
+		{ "snap-cgroup", required_argument, NULL, 'S' },
+		{ "snap-goroutines", required_argument, NULL, 'S' },
+		{ "snap-interval", required_argument, NULL, 'S' },
+		{ "snap-keep", required_argument, NULL, 'S' },
+		{ "snap-max-mb", required_argument, NULL, 'S' },
 		{},
 	};
 	const char *config = NULL;
 	double v;
-	int c, err;
+	int c, err, li = 0;
 
 	opts_default(o);
 	/* the file first, whatever its place: the flags override it */
@@ -350,8 +404,12 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 		if (err)
 			return err;
 	}
-	while ((c = getopt_long(argc, argv, ":i:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":i:h", opts, &li)) != -1) {
 		switch (c) {
+		case 'S':
+			if (snap_opt(&o->snap, opts[li].name, optarg) < 0)
+				return -EINVAL;
+			break;
 		case 'F':
 			o->foreground = true;
 			break;
@@ -550,6 +608,7 @@ static void tracer_opts(const struct daemon *d, struct trace_opts *o, pid_t pid)
 		.budget = d->o.budget,
 		.cgo = d->o.cgo,
 		.cgo_rate = d->o.cgo_rate,
+		.snap = d->o.snap,
 	};
 }
 
@@ -572,6 +631,8 @@ static void end_target(struct daemon *d, struct dtarget **link)
 	struct dtarget *x = *link;
 
 	*link = x->next;
+	for (int r = 0; r < SNAP__COUNT; r++)
+		d->snaps_ended[r] += x->tr.snaps[r];
 	trace_stop(&x->tr);
 	free(x);
 	d->nending--;
@@ -822,6 +883,27 @@ static int background(const char *log_file)
 	return 0;
 }
 
+/*
+ * A victim of the OOM killer: its snapshot when it is a target, attached still or
+ * detached (its exit may have come first) with its maps not yet cleared.
+ */
+static void on_oom(const struct oom_victim *v, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct dtarget *lists[2] = { d->targets, d->ending };
+	pid_t tgid = oom_victim_tgid(v->pid);
+
+	log_info("daemon: the kernel OOM-killed process %d", v->pid);
+	for (int i = 0; i < 2; i++) {
+		for (struct dtarget *x = lists[i]; x; x = x->next) {
+			if (x->pid == v->pid || x->pid == tgid) {
+				trace_snap_oom(&x->tr, v);
+				return;
+			}
+		}
+	}
+}
+
 static int start(struct daemon *d)
 {
 	struct http_opts ho = { .listen = d->o.listen };
@@ -849,6 +931,12 @@ static int start(struct daemon *d)
 			err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
 		return err;
 	}
+	if (d->o.snap.dir && d->o.snap.oom) {
+		d->oom = oomwatch__open(on_oom, d);
+		if (!d->oom)
+			log_warn("daemon: no snapshots at OOM kills: oom:mark_victim: %s",
+				 strerror(errno));
+	}
 	log_info("daemon: listening on http://%s/", http_server__address(d->http));
 	/* stdout: for whoever started us in the foreground (tests read the port there) */
 	if (d->o.foreground) {
@@ -872,6 +960,7 @@ static void stop(struct daemon *d)
 		free(s);
 	}
 	discover__free(d->disc);
+	oomwatch__free(d->oom);
 	http_server__free(d->http);
 	goheap__free(d->sh.gh);
 	gortrace__free(d->sh.gt);
@@ -884,9 +973,10 @@ static int run(struct daemon *d)
 	double next_tick = mono_ms() + TICK_MS;
 
 	while (!stop_flag) {
-		struct pollfd p[2] = {
+		struct pollfd p[3] = {
 			{ .fd = http_server__fd(d->http), .events = POLLIN },
 			{ .fd = discover__fd(d->disc), .events = POLLIN },
+			{ .fd = d->oom ? oomwatch__fd(d->oom) : -1, .events = POLLIN },
 		};
 		/* rounded up: a wait cut short by a fraction of a millisecond would spin */
 		double left = next_tick - mono_ms();
@@ -897,11 +987,14 @@ static int run(struct daemon *d)
 			timeout = 0;
 		if (ht >= 0 && ht < timeout)
 			timeout = ht;
-		n = poll(p, 2, timeout);
+		n = poll(p, 3, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_err("daemon: poll: %s", strerror(errno));
 			return -errno;
 		}
+		/* OOM records before exits: a victim's maps are read before it is let go */
+		if (n > 0 && p[2].revents)
+			oomwatch__consume(d->oom);
 		http_server__serve(d->http, 0);
 		if (n > 0 && p[1].revents)
 			discover__consume(d->disc);

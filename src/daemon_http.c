@@ -25,6 +25,7 @@
 #include "goroutines.h"
 #include "http.h"
 #include "log.h"
+#include "oom.h"
 #include "promtext.h"
 #include "strbuf.h"
 #include "target.h"
@@ -205,6 +206,33 @@ static void family(struct strbuf *sb, const struct tsum *t, int n, const char *n
 	}
 }
 
+/* Snapshots written, all targets' (ended ones too), by reason; OOM kills on the node. */
+static void snapshot_metrics(struct strbuf *sb, struct daemon *d)
+{
+	unsigned int n[SNAP__COUNT];
+	struct prom_label l;
+
+	memcpy(n, d->snaps_ended, sizeof(n));
+	for (const struct dtarget *x = d->targets; x; x = x->next)
+		for (int r = 0; r < SNAP__COUNT; r++)
+			n[r] += x->tr.snaps[r];
+	for (const struct dtarget *x = d->ending; x; x = x->next)
+		for (int r = 0; r < SNAP__COUNT; r++)
+			n[r] += x->tr.snaps[r];
+	prom_family(sb, "leakhound_snapshots_total", PROM_COUNTER,
+		    "snapshots written, by what fired them");
+	for (int r = 0; r < SNAP__COUNT; r++) {
+		l = (struct prom_label){ "reason", snap_reason_name(r) };
+		prom_sample(sb, "leakhound_snapshots_total", &l, 1, n[r]);
+	}
+	prom_family(sb, "leakhound_oom_kills_total", PROM_COUNTER,
+		    "processes the kernel OOM-killed (any, traced or not) since start");
+	prom_sample(sb, "leakhound_oom_kills_total", NULL, 0, oomwatch__seen(d->oom));
+	prom_family(sb, "leakhound_oom_records_lost_total", PROM_COUNTER,
+		    "OOM kills the ring buffer could not take");
+	prom_sample(sb, "leakhound_oom_records_lost_total", NULL, 0, oomwatch__drops(d->oom));
+}
+
 /*
  * Map fill and drops: the maps and failure counters are the shared objects', one set
  * for all targets (each summary has them as of its report: the largest is the latest).
@@ -306,6 +334,7 @@ static int h_metrics(void *ctx, const struct http_request *req, struct http_resp
 	for (int i = 0; i < n; i++)
 		prom_sample(sb, "leakhound_reports_total", t[i].lb.l, t[i].lb.n,
 			    t[i].x->tr.nreport);
+	snapshot_metrics(sb, d);
 	free(t);
 	/* the tracer itself */
 	prom_family(sb, "leakhound_targets", PROM_GAUGE, "processes traced now");

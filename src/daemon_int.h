@@ -29,6 +29,7 @@ struct daemon_opts {
 	bool goroutines;
 	int64_t budget;
 	int top;
+	struct snap_opts snap;
 	struct disc_filter filter;
 	const char *globs[6][DAEMON_MAX_GLOBS];	/* the filter's lists */
 };
@@ -62,6 +63,7 @@ struct daemon {
 	struct daemon_opts o;
 	struct trace_shared sh;
 	struct discover *disc;
+	struct oomwatch *oom;	/* NULL: no OOM snapshots */
 	struct http_server *http;
 	char *token;
 	struct dtarget *targets;
@@ -82,6 +84,7 @@ struct daemon {
 	double cpu_last_s, cpu_check_t, cpu_pct;
 	double attach_cpu_s;	/* CPU spent attaching since the last check */
 	int stretch;
+	unsigned int snaps_ended[SNAP__COUNT];	/* snapshots of targets since ended */
 };
 
 struct dtarget *daemon_target(struct daemon *d, pid_t pid);

@@ -28,6 +28,7 @@
 #include "elfbin.h"
 #include "leakhound.h"
 #include "log.h"
+#include "procfs.h"
 
 #include "discover.skel.h"
 
@@ -97,23 +98,6 @@ static uint64_t now_ns(void)
 
 /* ---- /proc reading ---- */
 
-static ssize_t read_file(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n >= 0)
-		buf[n] = 0;
-	return n;
-}
-
 /* State (field 3), flags (9) and starttime (22) of /proc/PID/stat; -ESRCH when gone. */
 static int read_stat(pid_t pid, char *state, unsigned long *flags, uint64_t *start)
 {
@@ -122,7 +106,7 @@ static int read_stat(pid_t pid, char *state, unsigned long *flags, uint64_t *sta
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	n = read_file(path, buf, sizeof(buf));
+	n = procfs_read(path, buf, sizeof(buf));
 	if (n < 0)
 		return n == -ENOENT ? -ESRCH : (int)n;
 	/* comm may hold spaces and parentheses: fields go on after the last ')' */
@@ -152,7 +136,7 @@ static pid_t read_nspid(pid_t pid)
 	long v = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	if (read_file(path, buf, sizeof(buf)) < 0)
+	if (procfs_read(path, buf, sizeof(buf)) < 0)
 		return 0;
 	p = strstr(buf, "\nNSpid:");
 	if (!p)
@@ -178,7 +162,7 @@ static void read_ident(pid_t pid, struct disc_ident *id)
 
 	memset(id, 0, sizeof(*id));
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	if (read_file(path, buf, sizeof(buf)) >= 0)
+	if (procfs_read(path, buf, sizeof(buf)) >= 0)
 		disc_parse_cgroup(buf, id);
 	id->pidns = ns_inode(pid, "pid");
 	id->mntns = ns_inode(pid, "mnt");

@@ -714,17 +714,15 @@ static const char *snapshot_strerror(int err)
 	}
 }
 
-int goroutines_render(struct target *t, enum goroutines_format fmt, char **buf, size_t *len)
+int goroutines_render_from(struct target *t, const struct goroutine_snapshot *s,
+			   enum goroutines_format fmt, char **buf, size_t *len)
 {
-	struct gor gr = { .t = t, .runtime_wait = true };
+	struct gor gr = { .t = t, .s = *s, .runtime_wait = true };
 	struct pprof *p;
 	int err;
 
 	*buf = NULL;
 	*len = 0;
-	err = goroutines__snapshot(t, &gr.s);
-	if (err)
-		return err;
 	gr.wrapper_id = wrapper_func_id(t->bin->sym);
 	gr.cache = gosym_cache__new(t->bin->sym, 4096);
 	err = gr.cache ? make_groups(&gr) : -ENOMEM;
@@ -752,7 +750,21 @@ int goroutines_render(struct target *t, enum goroutines_format fmt, char **buf, 
 	free(gr.groups);
 	free(gr.order);
 	gosym_cache__free(gr.cache);
-	goroutines__release(&gr.s);
+	return err;
+}
+
+int goroutines_render(struct target *t, enum goroutines_format fmt, char **buf, size_t *len)
+{
+	struct goroutine_snapshot s;
+	int err;
+
+	*buf = NULL;
+	*len = 0;
+	err = goroutines__snapshot(t, &s);
+	if (err)
+		return err;
+	err = goroutines_render_from(t, &s, fmt, buf, len);
+	goroutines__release(&s);
 	return err;
 }
 

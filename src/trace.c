@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "log.h"
 #include "model.h"
 #include "mprof.h"
+#include "oom.h"
 #include "pprof.h"
 #include "target.h"
 #include "trace_int.h"
@@ -79,8 +81,14 @@ static void usage(FILE *out)
 		"      --json           one JSON object per report per line (docs/TRACE.md)\n"
 		"  -o, --output DIR     a pprof heap profile per report: DIR/heap-PID-N.pb.gz,\n"
 		"                       and DIR/cgo-PID-N.pb.gz for the C heap\n"
-		"  -h, --help           this help\n",
-		DEFAULT_BUDGET, DEFAULT_CGO_RATE);
+		"  -h, --help           this help\n"
+		"\n"
+		"Snapshots: when the kernel OOM-kills the process, and earlier when its memory\n"
+		"grows fast, its cgroup nears its limit or its goroutines pile up, the profiles\n"
+		"and the report go to a directory of their own under --snapshot-dir (default\n"
+		"%s, made when the first is written; docs/SNAPSHOTS.md).\n"
+		"%s",
+		DEFAULT_BUDGET, DEFAULT_CGO_RATE, TRACE_SNAP_DIR, snap_help);
 }
 
 static int parse_opts(int argc, char **argv, struct trace_opts *o)
@@ -102,16 +110,30 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 		{ "json", no_argument, NULL, 'j' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "snapshot-dir", required_argument, NULL, 'S' },
+		{ "no-snapshots", no_argument, NULL, 'S' },
+		{ "snap-rss-rate", required_argument, NULL, 'S' },
+		{ "snap-cgroup", required_argument, NULL, 'S' },
+		{ "snap-goroutines", required_argument, NULL, 'S' },
+		{ "snap-interval", required_argument, NULL, 'S' },
+		{ "snap-keep", required_argument, NULL, 'S' },
+		{ "snap-max-mb", required_argument, NULL, 'S' },
 		{},
 	};
+	int li = 0;
 	double v;
 	int c;
 
 	*o = (struct trace_opts){
 		.interval = 10, .top = 10, .budget = DEFAULT_BUDGET, .cgo_rate = DEFAULT_CGO_RATE
 	};
-	while ((c = getopt_long(argc, argv, "p:i:d:n:o:h", opts, NULL)) != -1) {
+	snap_opts_default(&o->snap, TRACE_SNAP_DIR);
+	while ((c = getopt_long(argc, argv, "p:i:d:n:o:h", opts, &li)) != -1) {
 		switch (c) {
+		case 'S':
+			if (snap_opt(&o->snap, opts[li].name, optarg) < 0)
+				return -EINVAL;
+			break;
 		case 'p':
 			if (cli_parse_num(optarg, 1, INT_MAX, &v) || v != (pid_t)v)
 				goto bad;
@@ -1311,6 +1333,7 @@ int trace_tick(struct tracer *tr)
 	double t = trace_now_s(&tr->start);
 	int err;
 
+	trace_snap_tick(tr);
 	if (t >= tr->next_budget) {
 		check_budget(tr);
 		trace_gor_budget(tr);
@@ -1325,15 +1348,36 @@ int trace_tick(struct tracer *tr)
 	return err ? err : 1;
 }
 
-static int run(struct tracer *tr)
+static void on_oom(const struct oom_victim *v, void *ctx)
+{
+	struct tracer *tr = ctx;
+
+	if (v->pid == tr->t->pid || oom_victim_tgid(v->pid) == tr->t->pid)
+		trace_snap_oom(tr, v);
+}
+
+/* 100 ms, or less when an OOM record comes in: it is handled at once. */
+static void nap(struct oomwatch *ow)
+{
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	struct pollfd p;
+
+	if (!ow) {
+		nanosleep(&ts, NULL);
+		return;
+	}
+	p = (struct pollfd){ .fd = oomwatch__fd(ow), .events = POLLIN };
+	if (poll(&p, 1, 100) > 0)
+		oomwatch__consume(ow);
+}
+
+static int run(struct tracer *tr, struct oomwatch *ow)
 {
 	bool alive = true;
 	int err = 0;
 
 	while (!stop_flag) {
-		struct timespec nap = { 0, 100 * 1000 * 1000 };
-
-		nanosleep(&nap, NULL);
+		nap(ow);
 		alive = target_alive(tr);
 		if (!alive)
 			break;
@@ -1344,7 +1388,10 @@ static int run(struct tracer *tr)
 			return err;
 	}
 	if (!alive) {
-		log_info("process %d exited", tr->t->pid);
+		/* mark_victim comes before the victim can exit: its record is in by now */
+		if (ow)
+			oomwatch__consume(ow);
+		log_info("process %d exited%s", tr->t->pid, tr->oom_taken ? " (OOM-killed)" : "");
 		return 0;
 	}
 	/* a last report for the stretch since the previous one */
@@ -1492,6 +1539,7 @@ static int start_tracing(struct tracer *tr)
 		log_info("process %d: attached:%s%s%s", tr->t->pid, tr->gh ? " Go heap" : "",
 			 tr->gor ? " goroutines" : "", tr->cgo ? " C heap" : "");
 	history_setup(tr);
+	snap_watch_init(&tr->snapw, tr->t->pid);
 	clock_gettime(CLOCK_MONOTONIC, &tr->start);
 	tr->next_report = tr->o.interval;
 	tr->next_budget = 1;
@@ -1538,6 +1586,7 @@ void trace_stop(struct tracer *tr)
 
 int cmd_trace(int argc, char **argv)
 {
+	struct oomwatch *ow = NULL;
 	struct tracer tr = {};
 	int err;
 
@@ -1563,9 +1612,15 @@ int cmd_trace(int argc, char **argv)
 		goto out;
 	}
 	err = start_tracing(&tr);
+	if (!err && tr.o.snap.dir && tr.o.snap.oom) {
+		ow = oomwatch__open(on_oom, &tr);
+		if (!ow)
+			log_warn("no snapshot at an OOM kill: oom:mark_victim: %s", strerror(errno));
+	}
 	if (!err)
-		err = run(&tr);
+		err = run(&tr, ow);
 out:
+	oomwatch__free(ow);
 	trace_stop(&tr);
 	return err ? 1 : 0;
 }

@@ -85,6 +85,7 @@ struct trace_gor {
 	uint32_t windows, skipped;
 	/* the snapshot of this report; have_snap false when it could not be taken */
 	struct goroutine_snapshot gs;
+	uint64_t gs_at;		/* when gs was taken (trace_mono_ns); 0: never */
 	bool have_snap;
 	bool warned;
 	const struct goroutine **by_goid;	/* gs.g sorted by goid */
@@ -327,17 +328,24 @@ static int cmp_goid(const void *a, const void *b)
 	return x->goid < y->goid ? -1 : x->goid > y->goid;
 }
 
-/* Takes this report's snapshot; a failure leaves the probes' view alone, said once. */
+/*
+ * Takes this report's snapshot; a failure leaves the probes' view alone, said once, and
+ * keeps the last snapshot taken (for a snapshot of a process being OOM-killed) while
+ * have_snap says this report has none.
+ */
 static void take_snapshot(struct tracer *tr, struct trace_gor *g)
 {
+	struct goroutine_snapshot ns;
 	int err;
 
-	goroutines__release(&g->gs);
 	free(g->by_goid);
 	g->by_goid = NULL;
 	g->have_snap = false;
-	err = goroutines__snapshot(tr->t, &g->gs);
+	err = goroutines__snapshot(tr->t, &ns);
 	if (!err) {
+		goroutines__release(&g->gs);
+		g->gs = ns;
+		g->gs_at = trace_mono_ns();
 		g->by_goid = calloc(g->gs.n + 1, sizeof(*g->by_goid));
 		if (!g->by_goid)
 			err = -ENOMEM;
@@ -354,6 +362,34 @@ static void take_snapshot(struct tracer *tr, struct trace_gor *g)
 		g->by_goid[i] = &g->gs.g[i];
 	qsort(g->by_goid, g->gs.n, sizeof(*g->by_goid), cmp_goid);
 	g->have_snap = true;
+}
+
+const struct goroutine_snapshot *trace_gor_last_snapshot(struct tracer *tr, uint64_t *at_ns)
+{
+	struct trace_gor *g = tr->gor;
+
+	if (!g || !g->gs_at)
+		return NULL;
+	*at_ns = g->gs_at;
+	return &g->gs;
+}
+
+double trace_gor_count(struct tracer *tr)
+{
+	struct trace_gor *g = tr->gor;
+	struct lh_gor_tstate ts;
+	double base, n;
+
+	if (!g)
+		return -1;
+	base = g->have_snap ? g->gs.user : g->live;
+	if (g->detached || gortrace__tstate(g->gt, tr->t->pid, &ts))
+		return base;
+	/* creations and exits the probes counted since the last report */
+	n = base + (double)(ts.creates - g->snap.ts.creates) -
+	    (double)(ts.exits - g->snap.ts.exits) -
+	    (double)(ts.exits_untracked - g->snap.ts.exits_untracked);
+	return n > 0 ? n : 0;
 }
 
 static const struct goroutine *snap_find(const struct trace_gor *g, uint64_t goid)

@@ -13,6 +13,7 @@
 #include "gortrace.h"
 #include "gosym.h"
 #include "model.h"
+#include "snapshot.h"
 
 /* runtime/mprof.go: MemProfileRate's default, 512 KiB, also what we turn sampling on with */
 #define DEFAULT_RATE (512 * 1024)
@@ -34,6 +35,8 @@ enum cgo_mode { CGO_AUTO, CGO_ON, CGO_OFF };
  * leak of a few KiB/s enough samples per minute, and the budget guards the rest.
  */
 #define DEFAULT_CGO_RATE (64 * 1024)
+/* Where `leakhound trace` puts snapshots unless told (relative: the working directory). */
+#define TRACE_SNAP_DIR "leakhound-snapshots"
 
 struct trace_opts {
 	pid_t pid;
@@ -50,6 +53,7 @@ struct trace_opts {
 	enum cgo_mode cgo;
 	int64_t cgo_rate; /* bytes between C heap samples; 0: every allocation */
 	const char *outdir;
+	struct snap_opts snap;
 };
 
 struct trace_gor;
@@ -107,6 +111,9 @@ struct tracer {
 	struct trace_totals *htot;
 	double next_report, next_budget;
 	const char *cgo_off;	/* why it is off, when asked for or automatic; NULL: on */
+	struct snap_watch snapw; /* the early snapshot triggers */
+	unsigned int snaps[SNAP__COUNT];	/* snapshots written, by reason */
+	bool oom_taken;		/* the OOM snapshot is written (once) */
 };
 
 struct frame_out {
@@ -170,6 +177,20 @@ void trace_suspect_json(cJSON *o, const char *kind, const struct suspect *x,
 /* [[t, live], ...]: the points a suspect rests on, oldest first, t in seconds. */
 cJSON *trace_series_json(const struct model *m, uint64_t site_id);
 
+/* ---- snapshots (src/trace_snap.c) ---- */
+
+struct oom_victim;
+/*
+ * Writes a snapshot of tr now (tr->o.snap.dir: nothing when NULL): the maps are read
+ * again first. detail says what fired it; v is the OOM record, NULL for the others.
+ */
+int trace_snapshot(struct tracer *tr, enum snap_reason r, const char *detail,
+		   const struct oom_victim *v);
+/* Every tick: the early triggers (at most every SNAP_CHECK_S). */
+void trace_snap_tick(struct tracer *tr);
+/* tr's target is the OOM killer's victim: its snapshot, once. */
+void trace_snap_oom(struct tracer *tr, const struct oom_victim *v);
+
 /* ---- goroutines (src/trace_gor.c) ---- */
 
 /* Loads the object and attaches to tr's target; logs and returns -errno on failure. */
@@ -181,6 +202,14 @@ int trace_gor_collect(struct tracer *tr);
 void trace_gor_text(struct tracer *tr);
 void trace_gor_json(struct tracer *tr, cJSON *root, cJSON *suspects);
 void trace_gor_print_probes(struct tracer *tr);
+/*
+ * Live goroutines now, without a snapshot: the last report's count moved by the creations
+ * and exits the probes counted since; -1 when goroutine tracing is off.
+ */
+double trace_gor_count(struct tracer *tr);
+struct goroutine_snapshot;
+/* The last goroutine snapshot taken (a report's, even one that failed since), or NULL. */
+const struct goroutine_snapshot *trace_gor_last_snapshot(struct tracer *tr, uint64_t *at_ns);
 void trace_gor_free(struct tracer *tr);
 
 /* ---- C heap (src/trace_cgo.c) ---- */
