@@ -208,10 +208,11 @@ int snap_check(struct snap_watch *w, const struct snap_opts *o, double now,
 	if (!o->dir || now < w->next_check)
 		return -1;
 	w->next_check = now + SNAP_CHECK_S;
-	if (o->rss_rate && !read_rss(w->pid, &rss)) {
+	/* read whether or not the trigger is on: snapshots show it */
+	if (!read_rss(w->pid, &rss)) {
 		w->rss_now = rss;
 		w->rss_rate = rss_growth(w, now, rss);
-		if (w->rss_rate >= o->rss_rate) {
+		if (o->rss_rate && w->rss_rate >= o->rss_rate) {
 			fmt_mb(a, sizeof(a), rss);
 			fmt_mb(b, sizeof(b), w->rss_rate);
 			snprintf(detail, size, "RSS %s, growing %s/s over the last second", a, b);
