@@ -1601,6 +1601,9 @@ int cmd_trace(int argc, char **argv)
 		if (!tr.o.no_goroutines)
 			trace_gor_print_probes(&tr);
 		trace_cgo_print_probes(&tr);
+		if (tr.o.snap.dir && tr.o.snap.oom)
+			printf("tracepoint oom:mark_victim: a snapshot into %s if the kernel "
+			       "OOM-kills it\n", tr.o.snap.dir);
 	}
 	if (!err)
 		err = setup_rate(&tr);
