@@ -2,6 +2,7 @@
 #ifndef LEAKHOUND_BPFMAPS_H
 #define LEAKHOUND_BPFMAPS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,6 +22,15 @@ struct target;
 void bpfmaps__drop_tgid(struct bpf_map *map, size_t ksize, pid_t pid);
 /* The "stats" per-CPU array (enum lh_stat), summed over CPUs. 0 or -errno. */
 int bpfmaps__sum_stats(struct bpf_map *stats, uint64_t out[LH_STAT__COUNT]);
+/* A counter's name as reports and /metrics show it ("live_map_full"); "?" out of range. */
+const char *lh_stat_name(int i);
+/*
+ * Whether a counter means lost data: an event that happened but is not in the maps
+ * (a full map or ring, a failed read or stack). The budget's skips are by design and
+ * accounted for by the scaling; a cut stack, or a hit from an unconfigured process,
+ * loses nothing of a target's.
+ */
+bool lh_stat_loses_data(int i);
 /*
  * A uprobe of prog on the target's executable, through /proc/PID/exe (its own file, in
  * its mount namespace too), at file offset off, for pid only. NULL with errno.
@@ -34,6 +44,8 @@ struct bpf_link *bpfmaps__attach_uprobe(struct bpf_program *prog, const struct t
  * map, at most 16 times the built-in size.
  */
 extern double bpfmaps_scale;
+/* Kernel memory of the big maps of the three tracers at scale 1 (MiB, rounded up). */
+#define BPFMAPS_BUILTIN_MB 130
 uint32_t bpfmaps__scaled(uint32_t entries);
 /* Applies bpfmaps_scale to obj's big maps: between its open and its load. */
 struct bpf_object;

@@ -26,6 +26,23 @@ void bpfmaps__drop_tgid(struct bpf_map *map, size_t ksize, pid_t pid)
 	}
 }
 
+static const char *const stat_names[] = {
+#define X(id, name, desc) name,
+	LH_STATS(X)
+#undef X
+};
+
+const char *lh_stat_name(int i)
+{
+	return i >= 0 && i < LH_STAT__COUNT ? stat_names[i] : "?";
+}
+
+bool lh_stat_loses_data(int i)
+{
+	return i >= 0 && i < LH_STAT__COUNT && i != LH_STAT_BUDGET && i != LH_STAT_NO_CONFIG &&
+	       i != LH_STAT_STACK_TRUNCATED;
+}
+
 int bpfmaps__sum_stats(struct bpf_map *stats, uint64_t out[LH_STAT__COUNT])
 {
 	int ncpu = libbpf_num_possible_cpus();

@@ -433,6 +433,11 @@ int cheap__counts(struct cheap *ch, pid_t pid, struct cheap_counts *cnt)
 	return err;
 }
 
+int cheap__stats(struct cheap *ch, uint64_t stats[LH_STAT__COUNT])
+{
+	return bpfmaps__sum_stats(ch->skel->maps.stats, stats);
+}
+
 int cheap__snapshot(struct cheap *ch, pid_t pid, int64_t rate, struct goheap_snap *s,
 		    struct cheap_counts *cnt)
 {

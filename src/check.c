@@ -25,6 +25,7 @@
 #include <bpf/libbpf.h>
 #include <cjson/cJSON.h>
 
+#include "bpfmaps.h"
 #include "check.skel.h"
 #include "commands.h"
 #include "elfbin.h"
@@ -965,11 +966,6 @@ static cJSON *json_kernel(const struct kern *k)
 static cJSON *json_live(const struct live *l)
 {
 	cJSON *o = cJSON_CreateObject(), *s;
-	static const char *const stat_names[] = {
-#define LH_STAT_NAME(id, name, desc) name,
-		LH_STATS(LH_STAT_NAME)
-#undef LH_STAT_NAME
-	};
 
 	cJSON_AddBoolToObject(o, "passed", !l->failed);
 	if (l->failed) {
@@ -987,7 +983,7 @@ static cJSON *json_live(const struct live *l)
 	cJSON_AddNumberToObject(o, "max_stack_frames", l->frames);
 	s = cJSON_AddObjectToObject(o, "stats");
 	for (int i = 0; i < LH_STAT__COUNT; i++)
-		cJSON_AddNumberToObject(s, stat_names[i], (double)l->stats[i]);
+		cJSON_AddNumberToObject(s, lh_stat_name(i), (double)l->stats[i]);
 	cJSON_AddBoolToObject(o, "text_restored", l->text[2] == l->text[0]);
 	json_tristate(o, "prog_unloaded", l->prog_gone);
 	json_tristate(o, "uprobe_events_unchanged", l->events_same);

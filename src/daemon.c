@@ -43,7 +43,6 @@
 #define DEFAULT_LOG "/var/log/leakhound.log"
 #define DEFAULT_SNAP_DIR "/var/lib/leakhound/snapshots"
 /* What the three objects' maps take at their built-in sizes (leakhound_bpf_map_bytes). */
-#define BUILTIN_MAP_MB 130
 
 static volatile sig_atomic_t stop_flag;
 
@@ -101,7 +100,7 @@ static void usage(FILE *out)
 		"(default %s; docs/SNAPSHOTS.md).\n"
 		"%s",
 		HTTP_DEFAULT_LISTEN, DEFAULT_LOG, DEFAULT_MAX_TARGETS, LH_GOHEAP_MAX_TARGETS,
-		BUILTIN_MAP_MB, DEFAULT_CGO_RATE, DEFAULT_BUDGET, DEFAULT_SNAP_DIR, snap_help);
+		BPFMAPS_BUILTIN_MB, DEFAULT_CGO_RATE, DEFAULT_BUDGET, DEFAULT_SNAP_DIR, snap_help);
 }
 
 static void opts_default(struct daemon_opts *o)
@@ -288,7 +287,7 @@ static int config_item(struct daemon_opts *o, const cJSON *v)
 		return err;
 	}
 	if (!strcmp(k, "max_map_mb"))
-		return config_num(v, k, 8, 16 * BUILTIN_MAP_MB, &o->max_map_mb);
+		return config_num(v, k, 8, 16 * BPFMAPS_BUILTIN_MB, &o->max_map_mb);
 	if (!strcmp(k, "rate")) {
 		err = config_num(v, k, 1, 1 << 30, &x);
 		o->rate = x;
@@ -438,7 +437,7 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 				goto bad;
 			break;
 		case 'M':
-			if (cli_parse_num(optarg, 8, 16 * BUILTIN_MAP_MB, &o->max_map_mb))
+			if (cli_parse_num(optarg, 8, 16 * BPFMAPS_BUILTIN_MB, &o->max_map_mb))
 				goto bad;
 			break;
 		case 0x100 + G_INC_EXE:
@@ -793,11 +792,33 @@ static void cpu_budget(struct daemon *d, double t)
 		x->tr.o.interval = d->o.interval * stretch;
 }
 
+/*
+ * Records the discovery ring could not take (a burst of execs while the loop was busy):
+ * the processes they announced are found by a rescan of /proc, once a second at most.
+ */
+static void check_discovery(struct daemon *d, double ms)
+{
+	struct disc_stats st;
+
+	if (ms < d->next_disc_check_ms)
+		return;
+	d->next_disc_check_ms = ms + 1000;
+	discover__stats(d->disc, &st);
+	if (st.drops <= d->disc_drops_seen)
+		return;
+	log_warn("daemon: %" PRIu64 " process records lost (the discovery ring was full): "
+		 "rescanning /proc", st.drops - d->disc_drops_seen);
+	d->disc_drops_seen = st.drops;
+	d->rescans_total++;
+	discover__scan(d->disc);
+}
+
 static void tick(struct daemon *d)
 {
 	double ms = mono_ms();
 	struct timespec now;
 
+	check_discovery(d, ms);
 	for (struct dtarget **p = &d->targets; *p;) {
 		struct dtarget *x = *p;
 		int err;
@@ -1026,7 +1047,7 @@ int cmd_daemon(int argc, char **argv)
 	}
 	cli_stop_signals(on_signal);
 	if (d.o.max_map_mb)
-		bpfmaps_scale = d.o.max_map_mb / BUILTIN_MAP_MB;
+		bpfmaps_scale = d.o.max_map_mb / BPFMAPS_BUILTIN_MB;
 	clock_gettime(CLOCK_MONOTONIC, &d.start);
 	err = start(&d);
 	if (!err)

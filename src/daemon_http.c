@@ -169,7 +169,7 @@ struct tsum {
 };
 
 /* A field of struct trace_summary, as a metric's value. */
-enum sfield { F_LIVE, F_OBJECTS, F_SUSPECTS, F_GROWTH, F_EVENTS };
+enum sfield { F_LIVE, F_OBJECTS, F_SUSPECTS, F_GROWTH, F_EVENTS, F_INCOMPLETE };
 
 static double field_of(const struct trace_summary *s, enum sfield f)
 {
@@ -184,6 +184,8 @@ static double field_of(const struct trace_summary *s, enum sfield f)
 		return s->top_growth;
 	case F_EVENTS:
 		return s->events;
+	case F_INCOMPLETE:
+		return s->incomplete;
 	}
 	return 0;
 }
@@ -297,6 +299,7 @@ static int h_metrics(void *ctx, const struct http_request *req, struct http_resp
 	struct daemon *d = ctx;
 	struct strbuf *sb = http_response__body(resp);
 	struct http_stats hs;
+	struct disc_stats ds;
 	struct tsum *t;
 	int n = 0;
 
@@ -329,6 +332,9 @@ static int h_metrics(void *ctx, const struct http_request *req, struct http_resp
 	       "probe hits in the target: sampled allocations and frees (Go heap), creations "
 	       "and exits (goroutines), allocator calls and frees (C heap)",
 	       -1, F_EVENTS);
+	family(sb, t, n, "leakhound_data_incomplete", PROM_GAUGE,
+	       "1 when events were lost since attach (full maps, failed reads): the part's "
+	       "figures and verdicts rest on what was recorded", -1, F_INCOMPLETE);
 	shared_maps(sb, t, n);
 	prom_family(sb, "leakhound_reports_total", PROM_COUNTER, "reports made per target");
 	for (int i = 0; i < n; i++)
@@ -346,6 +352,13 @@ static int h_metrics(void *ctx, const struct http_request *req, struct http_resp
 	prom_sample(sb, "leakhound_targets_attached_total", NULL, 0, d->attached_total);
 	prom_family(sb, "leakhound_targets_detached_total", PROM_COUNTER, "detaches");
 	prom_sample(sb, "leakhound_targets_detached_total", NULL, 0, d->detached_total);
+	discover__stats(d->disc, &ds);
+	prom_family(sb, "leakhound_discovery_records_lost_total", PROM_COUNTER,
+		    "exec and exit records the discovery ring could not take");
+	prom_sample(sb, "leakhound_discovery_records_lost_total", NULL, 0, ds.drops);
+	prom_family(sb, "leakhound_discovery_rescans_total", PROM_COUNTER,
+		    "rescans of /proc after lost records");
+	prom_sample(sb, "leakhound_discovery_rescans_total", NULL, 0, d->rescans_total);
 	prom_family(sb, "leakhound_attach_failures_total", PROM_COUNTER, "failed attaches");
 	prom_sample(sb, "leakhound_attach_failures_total", NULL, 0, d->failed_total);
 	prom_family(sb, "leakhound_attach_seconds_max", PROM_GAUGE,
@@ -380,6 +393,7 @@ static cJSON *summary_json(const struct trace_summary *s)
 	cJSON_AddNumberToObject(o, "objects", s->objects);
 	cJSON_AddNumberToObject(o, "suspects", s->nsuspects);
 	cJSON_AddNumberToObject(o, "top_growth_per_s", s->top_growth);
+	cJSON_AddBoolToObject(o, "incomplete", s->incomplete);
 	return o;
 }
 

@@ -85,6 +85,8 @@ struct daemon {
 	double attach_cpu_s;	/* CPU spent attaching since the last check */
 	int stretch;
 	unsigned int snaps_ended[SNAP__COUNT];	/* snapshots of targets since ended */
+	double next_disc_check_ms;
+	uint64_t disc_drops_seen, rescans_total;
 };
 
 struct dtarget *daemon_target(struct daemon *d, pid_t pid);

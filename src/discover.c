@@ -573,9 +573,19 @@ static int load(struct discover *d)
 {
 	int err;
 
-	d->skel = discover_bpf__open_and_load();
+	const char *ring_kb = getenv("LEAKHOUND_DISC_RING_KB");
+
+	d->skel = discover_bpf__open();
 	if (!d->skel) {
 		err = -errno;
+		log_err("discover: failed to open BPF object: %s", strerror(-err));
+		return err;
+	}
+	/* a smaller ring for the tests of its overrun: a power of 2 pages */
+	if (ring_kb && atoi(ring_kb) > 0)
+		bpf_map__set_max_entries(d->skel->maps.events, atoi(ring_kb) * 1024);
+	err = discover_bpf__load(d->skel);
+	if (err) {
 		log_err("discover: failed to load BPF object: %s", strerror(-err));
 		return err;
 	}

@@ -383,6 +383,11 @@ int goheap__tstate(struct goheap *gh, pid_t pid, struct lh_goheap_tstate *ts)
 	return bpf_map__lookup_elem(gh->skel->maps.tstate, &key, sizeof(key), ts, sizeof(*ts), 0);
 }
 
+int goheap__stats(struct goheap *gh, uint64_t stats[LH_STAT__COUNT])
+{
+	return bpfmaps__sum_stats(gh->skel->maps.stats, stats);
+}
+
 void goheap_snap__release(struct goheap_snap *s)
 {
 	free(s->sites);

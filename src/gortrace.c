@@ -291,6 +291,11 @@ static int read_live(struct gortrace *gt, pid_t pid, struct gor_snap *s)
 	return 0;
 }
 
+int gortrace__stats(struct gortrace *gt, uint64_t stats[LH_STAT__COUNT])
+{
+	return bpfmaps__sum_stats(gt->skel->maps.stats, stats);
+}
+
 int gortrace__snapshot(struct gortrace *gt, pid_t pid, struct gor_snap *s)
 {
 	int err;

@@ -77,6 +77,9 @@ static void usage(FILE *out)
 		"      --no-cgo         same as --cgo=off\n"
 		"      --cgo-rate BYTES sample C allocations every ~BYTES bytes (default %d;\n"
 		"                       0 = every allocation)\n"
+		"      --max-map-mb MIB kernel memory for the BPF maps: the maps of live objects\n"
+		"                       and stacks sized to fit (default: built-in sizes,\n"
+		"                       %d MiB; a full map drops events, counted and shown)\n"
 		"      --dry-run        list every probe and write, touch nothing\n"
 		"      --json           one JSON object per report per line (docs/TRACE.md)\n"
 		"  -o, --output DIR     a pprof heap profile per report: DIR/heap-PID-N.pb.gz,\n"
@@ -88,7 +91,7 @@ static void usage(FILE *out)
 		"and the report go to a directory of their own under --snapshot-dir (default\n"
 		"%s, made when the first is written; docs/SNAPSHOTS.md).\n"
 		"%s",
-		DEFAULT_BUDGET, DEFAULT_CGO_RATE, TRACE_SNAP_DIR, snap_help);
+		DEFAULT_BUDGET, DEFAULT_CGO_RATE, BPFMAPS_BUILTIN_MB, TRACE_SNAP_DIR, snap_help);
 }
 
 static int parse_opts(int argc, char **argv, struct trace_opts *o)
@@ -110,6 +113,7 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 		{ "json", no_argument, NULL, 'j' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "max-map-mb", required_argument, NULL, 'm' },
 		{ "snapshot-dir", required_argument, NULL, 'S' },
 		{ "no-snapshots", no_argument, NULL, 'S' },
 		{ "snap-rss-rate", required_argument, NULL, 'S' },
@@ -159,6 +163,11 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 			break;
 		case 'W':
 			o->no_write = true;
+			break;
+		case 'm':
+			if (cli_parse_num(optarg, 8, 16 * BPFMAPS_BUILTIN_MB, &v))
+				goto bad;
+			bpfmaps_scale = v / BPFMAPS_BUILTIN_MB;
 			break;
 		case 'D':
 			o->dry_run = true;
@@ -217,6 +226,7 @@ bad:
 		: c == 'B' ? "--budget"
 		: c == 'C' ? "--cgo"
 		: c == 'R' ? "--cgo-rate"
+		: c == 'm' ? "--max-map-mb"
 		: c == 'p' ? "-p"
 		: c == 'i' ? "-i"
 		: c == 'd' ? "-d"
@@ -815,6 +825,7 @@ static void compute_totals(struct tracer *tr, const struct goheap_snap *s, struc
 				     : s->ts.allocs + s->ts.frees + s->ts.frees_untracked;
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		tot->drops += s->stats[i];
+	trace_loss_update(&tr->heap_loss, s->stats, tr->sh);
 }
 
 /*
@@ -853,11 +864,6 @@ static const struct goheap_site *site_by_key(const struct goheap_snap *s, uint64
 	return NULL;
 }
 
-static const char *const stat_names[] = {
-#define X(id, name, desc) name,
-	LH_STATS(X)
-#undef X
-};
 
 void trace_print_frames(const struct frame_out *fr, int k, const char *indent)
 {
@@ -913,7 +919,8 @@ static void heap_text(struct tracer *tr, const struct goheap_snap *s, const stru
 		printf("probe budget %" PRId64 " events/s: not exceeded\n", tr->o.budget);
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		if (s->stats[i])
-			printf("  %s: %" PRIu64 "\n", stat_names[i], s->stats[i]);
+			printf("  %s: %" PRIu64 "\n", lh_stat_name(i), s->stats[i]);
+	trace_loss_print(&tr->heap_loss, "live bytes, growth and suspects");
 	if (tr->model)
 		printf("leak suspects (%u GC windows, %u without a GC): %d\n", tot->windows,
 		       tot->skipped, tot->nsuspects);
@@ -1000,7 +1007,7 @@ static void suspects_json(struct tracer *tr, const struct goheap_snap *s,
 
 		if (!o)
 			return;
-		trace_suspect_json(o, "go_heap", x, tr->model);
+		trace_suspect_json(o, "go_heap", x, tr->model, &tr->heap_loss);
 		cJSON_AddItemToObject(o, "stack", stack_json(tr, site_by_key(s, x->site_id)));
 		cJSON_AddItemToArray(a, o);
 	}
@@ -1104,8 +1111,12 @@ static cJSON *build_json(struct tracer *tr, const struct goheap_snap *s,
 		cJSON_AddNumberToObject(st, "kept_out", s->ts.kept_out);
 		cJSON_AddNumberToObject(st, "live_entries", s->live_entries);
 		cJSON_AddNumberToObject(st, "drops", tot->drops);
+		if (trace_loss_why(&tr->heap_loss))
+			cJSON_AddStringToObject(st, "incomplete", trace_loss_why(&tr->heap_loss));
+		else
+			cJSON_AddNullToObject(st, "incomplete");
 		for (int i = 0; i < LH_STAT__COUNT; i++)
-			cJSON_AddNumberToObject(st, stat_names[i], s->stats[i]);
+			cJSON_AddNumberToObject(st, lh_stat_name(i), s->stats[i]);
 	}
 	budget_json(tr, root);
 	return root;
@@ -1130,7 +1141,7 @@ cJSON *trace_series_json(const struct model *m, uint64_t site_id)
 }
 
 void trace_suspect_json(cJSON *o, const char *kind, const struct suspect *x,
-			const struct model *m)
+			const struct model *m, const struct trace_loss *loss)
 {
 	cJSON_AddStringToObject(o, "kind", kind);
 	cJSON_AddNumberToObject(o, "growth_per_s", x->growth_per_s);
@@ -1140,6 +1151,50 @@ void trace_suspect_json(cJSON *o, const char *kind, const struct suspect *x,
 	cJSON_AddNumberToObject(o, "confidence", x->confidence);
 	cJSON_AddNumberToObject(o, "windows", x->windows);
 	cJSON_AddItemToObject(o, "series", trace_series_json(m, x->site_id));
+	if (trace_loss_why(loss))
+		cJSON_AddStringToObject(o, "incomplete", trace_loss_why(loss));
+	else
+		cJSON_AddNullToObject(o, "incomplete");
+}
+
+/* ---- lost events ---- */
+
+void trace_loss_start(struct trace_loss *l, const uint64_t stats[LH_STAT__COUNT])
+{
+	memset(l, 0, sizeof(*l));
+	memcpy(l->base, stats, sizeof(l->base));
+}
+
+void trace_loss_update(struct trace_loss *l, const uint64_t stats[LH_STAT__COUNT], bool shared)
+{
+	size_t o = 0;
+
+	l->lost = 0;
+	l->why[0] = '\0';
+	for (int i = 0; i < LH_STAT__COUNT; i++) {
+		uint64_t d = stats[i] > l->base[i] ? stats[i] - l->base[i] : 0;
+
+		if (!d || !lh_stat_loses_data(i))
+			continue;
+		l->lost += d;
+		if (o < sizeof(l->why))
+			o += snprintf(l->why + o, sizeof(l->why) - o, "%s%s %" PRIu64,
+				      o ? ", " : "", lh_stat_name(i), d);
+	}
+	if (l->lost && o < sizeof(l->why))
+		snprintf(l->why + o, sizeof(l->why) - o, " since attach%s",
+			 shared ? " (counted in the BPF object all targets share)" : "");
+}
+
+const char *trace_loss_why(const struct trace_loss *l)
+{
+	return l && l->lost ? l->why : NULL;
+}
+
+void trace_loss_print(const struct trace_loss *l, const char *what)
+{
+	if (l->lost)
+		printf("data incomplete: %s: %s rest on the events recorded\n", l->why, what);
 }
 
 void trace_heap_summary(struct tracer *tr, struct trace_summary *s)
@@ -1153,6 +1208,7 @@ void trace_heap_summary(struct tracer *tr, struct trace_summary *s)
 	s->nsuspects = tr->htot->nsuspects;
 	s->top_growth = tr->htot->nsuspects ? tr->htot->suspects[0].growth_per_s : 0;
 	s->drops = tr->htot->drops;
+	s->incomplete = tr->heap_loss.lost > 0;
 	s->events = tr->htot->events;
 	s->entries = tr->hsnap.live_entries;
 	s->capacity = bpfmaps__scaled(LH_GOHEAP_MAX_LIVE);
@@ -1478,6 +1534,7 @@ static int attach_cgo(struct tracer *tr)
 
 static int attach(struct tracer *tr)
 {
+	uint64_t stats[LH_STAT__COUNT] = {};
 	const char *what = NULL;
 	int err;
 
@@ -1496,6 +1553,8 @@ static int attach(struct tracer *tr)
 				      : "");
 		return err;
 	}
+	goheap__stats(tr->gh, stats); /* before the probes: their failures count */
+	trace_loss_start(&tr->heap_loss, stats);
 	tr->gopt = (struct goheap_opts){
 		.mode = mode_of(tr),
 		.rate = tr->rate > 0 && tr->rate <= UINT32_MAX ? tr->rate : 0,

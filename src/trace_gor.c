@@ -100,6 +100,7 @@ struct trace_gor {
 	uint64_t *attach_goids;			/* sorted: the goroutines at attach */
 	size_t nattach;
 	uint32_t unrecorded;	/* created since attach, not recorded (budget, read gap) */
+	struct trace_loss loss;
 };
 
 /*
@@ -146,6 +147,7 @@ static void remember_attach(struct tracer *tr, struct trace_gor *g)
 
 int trace_gor_attach(struct tracer *tr)
 {
+	uint64_t stats[LH_STAT__COUNT] = {};
 	struct trace_gor *g;
 	const char *what = NULL;
 	int err;
@@ -163,6 +165,8 @@ int trace_gor_attach(struct tracer *tr)
 		goto fail;
 	}
 	g->opt.budget = tr->o.budget;
+	gortrace__stats(g->gt, stats); /* before the probes: their failures count */
+	trace_loss_start(&g->loss, stats);
 	err = gortrace__attach(g->gt, tr->t, &g->opt, &what);
 	if (err) {
 		log_err("process %d: goroutine tracing: cannot attach to %s: %s", tr->t->pid,
@@ -657,6 +661,7 @@ int trace_gor_collect(struct tracer *tr)
 		log_err("reading the goroutine maps: %s", strerror(-err));
 		return err;
 	}
+	trace_loss_update(&g->loss, g->snap.stats, tr->sh);
 	g->window++;
 	for (size_t i = 0; i < g->nsites; i++) {
 		const struct gor_site *s = &g->sites[i];
@@ -795,6 +800,7 @@ void trace_gor_text(struct tracer *tr)
 	       (uint64_t)ts->exits_untracked, (uint64_t)ts->malgs);
 	if (g->detached)
 		printf("goroutine probes: %s\n", g->detach_msg);
+	trace_loss_print(&g->loss, "counts, growth and suspects");
 	if (g->backoffs)
 		printf("goroutine probe budget %" PRIu32 "/s: exceeded, backed off %d times; last: "
 		       "%s\n", g->opt.budget, g->backoffs, g->backoff_msg);
@@ -904,6 +910,20 @@ void trace_gor_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 	cJSON_AddNumberToObject(o, "new_g_structs", g->snap.ts.malgs);
 	cJSON_AddNumberToObject(o, "windows", g->windows);
 	cJSON_AddNumberToObject(o, "not_parked", g->not_parked);
+	{
+		cJSON *st = cJSON_AddObjectToObject(o, "stats");
+		uint64_t drops = 0;
+
+		for (int i = 0; st && i < LH_STAT__COUNT; i++) {
+			drops += g->snap.stats[i];
+			cJSON_AddNumberToObject(st, lh_stat_name(i), g->snap.stats[i]);
+		}
+		cJSON_AddNumberToObject(st, "drops", drops);
+		if (trace_loss_why(&g->loss))
+			cJSON_AddStringToObject(st, "incomplete", trace_loss_why(&g->loss));
+		else
+			cJSON_AddNullToObject(st, "incomplete");
+	}
 	b = cJSON_AddObjectToObject(o, "budget");
 	if (b) {
 		cJSON_AddNumberToObject(b, "backoffs", g->backoffs);
@@ -948,6 +968,10 @@ void trace_gor_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 		cJSON_AddNumberToObject(j, "confidence", x->confidence);
 		cJSON_AddNumberToObject(j, "windows", x->windows);
 		cJSON_AddItemToObject(j, "series", trace_series_json(g->model, x->site_id));
+		if (trace_loss_why(&g->loss))
+			cJSON_AddStringToObject(j, "incomplete", trace_loss_why(&g->loss));
+		else
+			cJSON_AddNullToObject(j, "incomplete");
 		site_json(tr, s, j);
 		cJSON_AddItemToArray(suspects, j);
 	}
@@ -969,4 +993,5 @@ void trace_gor_summary(struct tracer *tr, struct trace_summary *s)
 	s->events = g->snap.ts.creates + g->snap.ts.exits + g->snap.ts.exits_untracked;
 	s->entries = g->snap.nlive;
 	s->capacity = bpfmaps__scaled(LH_GOR_MAX_LIVE);
+	s->incomplete = g->loss.lost > 0;
 }

@@ -71,6 +71,23 @@ struct trace_shared {
 	struct cheap *ch;
 };
 
+/*
+ * What a part (Go heap, goroutines, C heap) lost since its target was attached: the
+ * failure counters that mean lost data (lh_stat_loses_data), from a base taken at attach.
+ * The counters are the BPF object's: in the daemon, shared by every target.
+ */
+struct trace_loss {
+	uint64_t base[LH_STAT__COUNT];
+	uint64_t lost;
+	char why[256];	/* "live_map_full 12, ... since attach"; "" when nothing was lost */
+};
+void trace_loss_start(struct trace_loss *l, const uint64_t stats[LH_STAT__COUNT]);
+void trace_loss_update(struct trace_loss *l, const uint64_t stats[LH_STAT__COUNT], bool shared);
+/* The why, or NULL when nothing was lost: for JSON. */
+const char *trace_loss_why(const struct trace_loss *l);
+/* "data incomplete: WHY: ..." under a part's counters in the text report, if any. */
+void trace_loss_print(const struct trace_loss *l, const char *what);
+
 /* The Go heap part of the last report. */
 struct trace_totals {
 	double inuse_bytes, inuse_objects, recent_bytes;
@@ -114,6 +131,7 @@ struct tracer {
 	struct snap_watch snapw; /* the early snapshot triggers */
 	unsigned int snaps[SNAP__COUNT];	/* snapshots written, by reason */
 	bool oom_taken;		/* the OOM snapshot is written (once) */
+	struct trace_loss heap_loss;
 };
 
 struct frame_out {
@@ -167,13 +185,14 @@ struct trace_summary {
 	uint64_t events;     /* probe hits since attach */
 	uint64_t entries;    /* entries of the object's live map held for this target */
 	uint64_t capacity;   /* that map's size (all targets) */
+	bool incomplete;     /* events lost since attach (trace_loss) */
 };
 void trace_heap_summary(struct tracer *tr, struct trace_summary *s);
 void trace_gor_summary(struct tracer *tr, struct trace_summary *s);
 void trace_cgo_summary(struct tracer *tr, struct trace_summary *s);
 /* A heap suspect's fields (kind, growth_per_s, live, ..., series) added to o. */
 void trace_suspect_json(cJSON *o, const char *kind, const struct suspect *x,
-			const struct model *m);
+			const struct model *m, const struct trace_loss *loss);
 /* [[t, live], ...]: the points a suspect rests on, oldest first, t in seconds. */
 cJSON *trace_series_json(const struct model *m, uint64_t site_id);
 
