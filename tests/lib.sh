@@ -37,6 +37,7 @@ fi
 # exit (KEEP=1 keeps $tmp and says where it is). Call once, from the script's top level.
 setup_tmp() {
 	tmp=$(mktemp -d)
+	export LEAKHOUND_TEST_TAG="$$-$RANDOM"
 	pids=()
 	if [ -n "${KEEP:-}" ]; then
 		echo "tmp $tmp"
@@ -53,11 +54,26 @@ need_root() {
 	finish
 }
 
-# The tracers' BPF programs still loaded (bpftool shows the first 15 characters of a
-# name: lh_goheap_*, lh_gor_*), and our uprobe_events lines (perf-event uprobes leave
+# The tracers' BPF programs (bpftool shows the first 15 characters of a name:
+# lh_goheap_*, lh_gor_*, lh_cheap_*) that are this test's: held by one of its processes
+# (they carry LEAKHOUND_TEST_TAG in their environment, set by setup_tmp) or by no
+# process at all. Programs of other leakhound processes on the machine (another test
+# run, a daemon) are not counted. Also our uprobe_events lines (perf-event uprobes leave
 # none; legacy ones would).
 our_progs() {
-	bpftool prog show 2>/dev/null | grep -c -E 'name lh_(goheap|gor|cheap)_' || true
+	local ids holders p
+	ids=$(bpftool prog show 2>/dev/null |
+		awk -F: '/name lh_(goheap|gor|cheap)_/ { print $1 }')
+	[ -n "$ids" ] || { echo 0; return; }
+	# prog ids held by processes that are not this test's
+	holders=$(for p in /proc/[0-9]*; do
+		[ -n "${LEAKHOUND_TEST_TAG:-}" ] &&
+			{ tr '\0' '\n' < "$p/environ"; } 2>/dev/null |
+			grep -qx "LEAKHOUND_TEST_TAG=$LEAKHOUND_TEST_TAG" &&
+			continue
+		cat "$p"/fdinfo/* 2>/dev/null | awk '$1 == "prog_id:" { print $2 }'
+	done | sort -u)
+	comm -23 <(echo "$ids" | sort -u) <(echo "$holders") | grep -c . || true
 }
 our_uprobes() {
 	grep -c 'libbpf_' /sys/kernel/tracing/uprobe_events 2>/dev/null || true
