@@ -60,6 +60,7 @@ struct target {
 	char exe[4096];		/* the executable's path inside the target's mount namespace */
 	char root[64];		/* /proc/PID/root: the target's file system, containers included */
 	uint64_t start_time;	/* /proc/PID/stat starttime: tells PID reuse apart */
+	uint64_t exe_dev, exe_ino; /* /proc/PID/exe's file: tells an execve apart */
 	uint64_t bias;		/* load bias: runtime address = link-time address + bias */
 	struct gobin *bin;
 	int mem_fd;		/* /proc/PID/mem, opened on first read */

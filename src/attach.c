@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "attach.h"
@@ -40,7 +41,21 @@ bool attach__alive(const struct target *t)
 	if (!p || sscanf(p + 1, "%llu", &st) != 1)
 		return false;
 	/* a zombie keeps its stat: no threads left to run Go code either way */
-	return st == t->start_time && !strstr(buf, ") Z ");
+	if (st != t->start_time || strstr(buf, ") Z "))
+		return false;
+	return !attach__execed(t);
+}
+
+bool attach__execed(const struct target *t)
+{
+	char path[64];
+	struct stat sb;
+
+	/* an execve keeps the pid and the start time: the image is another file now */
+	snprintf(path, sizeof(path), "/proc/%d/exe", t->pid);
+	if (!t->exe_ino || stat(path, &sb))
+		return false;
+	return sb.st_dev != t->exe_dev || sb.st_ino != t->exe_ino;
 }
 
 int attach__rate_addr(const struct target *t, uint64_t *addr)

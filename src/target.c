@@ -155,6 +155,7 @@ static void bin_put(struct gobin *bin)
 struct target *target__open(pid_t pid)
 {
 	struct target *t = calloc(1, sizeof(*t));
+	struct stat st;
 	char path[64];
 	ssize_t n;
 	int err;
@@ -175,6 +176,12 @@ struct target *target__open(pid_t pid)
 		goto fail;
 	}
 	t->exe[n] = 0;
+	if (stat(path, &st)) {
+		err = -errno;
+		goto fail;
+	}
+	t->exe_dev = st.st_dev;
+	t->exe_ino = st.st_ino;
 	t->bin = bin_get(path);
 	if (!t->bin) {
 		err = -errno;

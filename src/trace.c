@@ -1447,7 +1447,12 @@ static int run(struct tracer *tr, struct oomwatch *ow)
 		/* mark_victim comes before the victim can exit: its record is in by now */
 		if (ow)
 			oomwatch__consume(ow);
-		log_info("process %d exited%s", tr->t->pid, tr->oom_taken ? " (OOM-killed)" : "");
+		if (attach__execed(tr->t))
+			log_warn("process %d replaced itself (execve): its Go program is gone",
+				 tr->t->pid);
+		else
+			log_info("process %d exited%s", tr->t->pid,
+				 tr->oom_taken ? " (OOM-killed)" : "");
 		return 0;
 	}
 	/* a last report for the stretch since the previous one */
