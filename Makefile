@@ -60,7 +60,7 @@ TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
 TOOL_BPF_SRCS := $(wildcard tools/*.bpf.c)
 TOOL_SKELS := $(patsubst tools/%.bpf.c,$(OUTPUT)/tools/%.skel.h,$(TOOL_BPF_SRCS))
 
-.PHONY: all deps test test-unit test-integration bench bench-daemon bench-goroutines bench-gortrace \
+.PHONY: all deps test test-unit test-integration test-long bench bench-daemon bench-goroutines bench-gortrace \
 	bench-trace bench-cgo fuzz fuzz-build format clean vmlinux
 
 all: $(OUTPUT)/leakhound $(TOOL_BINS)
@@ -140,6 +140,13 @@ test-unit: $(UNIT_BINS)
 
 test-integration: all $(DRIVER_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh integration
+
+# The long forms, on demand (root): the daemon soak for SOAK_SECONDS (default 30 min;
+# CI runs 90 s of it in tests/integration/soak.sh).
+SOAK_SECONDS ?= 1800
+test-long: all $(DRIVER_BINS)
+	$(Q)tests/fixtures/build.sh $(OUTPUT)/fixtures > /dev/null
+	$(Q)OUTPUT=$(OUTPUT) scripts/soak.sh $(SOAK_SECONDS)
 
 # libFuzzer targets (clang, ASan + UBSan): `make fuzz` builds them and runs each for
 # FUZZ_SECONDS on a corpus seeded with the test fixtures; `make fuzz-build` only builds.
