@@ -128,6 +128,8 @@ int mem_breakdown__read(struct target *t, bool rollup, int64_t cgo_bytes, struct
 /* The parts and the verdict from b->go, b->proc, b->cgo_bytes (for tests). */
 void mem_breakdown__compute(struct mem_breakdown *b);
 void mem_breakdown__print(const struct mem_breakdown *b, FILE *out, const char *indent);
+/* The same in three lines, for the periodic reports of 'leakhound trace'. */
+void mem_breakdown__print_short(const struct mem_breakdown *b, FILE *out);
 /* {rss, parts: {name: {bytes, resident}}, released, go: {...}, verdict, why, ...} */
 struct cJSON *mem_breakdown__json(const struct mem_breakdown *b);
 

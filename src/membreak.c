@@ -269,6 +269,40 @@ void mem_breakdown__print(const struct mem_breakdown *b, FILE *out, const char *
 	fprintf(out, "%sverdict: %s\n", indent, b->why);
 }
 
+/* Short titles of the parts, for one line. */
+static const char *const part_short[MEM__COUNT] = {
+	[MEM_HEAP_INUSE] = "heap in use",
+	[MEM_STACKS] = "stacks",
+	[MEM_HEAP_IDLE] = "idle heap",
+	[MEM_CGO] = "C heap",
+	[MEM_RUNTIME] = "runtime",
+	[MEM_FILE] = "file-backed",
+	[MEM_ANON_OTHER] = "other anonymous",
+};
+
+void mem_breakdown__print_short(const struct mem_breakdown *b, FILE *out)
+{
+	const struct go_memstats *g = &b->go;
+
+	fprintf(out, "memory: RSS %.1f MiB =", mib(b->rss));
+	for (int p = 0; p < MEM__COUNT; p++) {
+		if (p == MEM_CGO && b->cgo_bytes < 0)
+			continue;
+		fprintf(out, "%s %s %.1f", p ? "," : "", part_short[p], mib(b->resident[p]));
+	}
+	fprintf(out, " MiB\n");
+	if (b->have_go) {
+		fprintf(out, "  released to the OS %.1f MiB; live after the last GC %.1f MiB; ",
+			mib(g->heap_released), mib(g->heap_marked));
+		if (g->heap_goal)
+			fprintf(out, "next GC at %.1f MiB; ", mib(g->heap_goal));
+		else
+			fprintf(out, "GC off; ");
+		fprintf(out, "%u GC cycles\n", g->numgc);
+	}
+	fprintf(out, "  verdict: %s\n", b->why);
+}
+
 static cJSON *num_or_null(bool have, double v)
 {
 	return have ? cJSON_CreateNumber(v) : cJSON_CreateNull();

@@ -11,6 +11,8 @@
 #    before and after (within 2%);
 #  - the spike is idle heap, not a leak; the hold fixture is live heap;
 #  - the text form says the same; the target runs on;
+#  - the periodic reports of leakhound trace carry the breakdown, with the traced C heap
+#    as a part under --cgo;
 #  - bad input (no such process, not a Go program, no privileges, a bad pid, no pid):
 #    one line on stderr, nothing on stdout, non-zero exit.
 set -u
@@ -149,6 +151,65 @@ while IFS=$'\t' read -r path rel fixture variant; do
 	n=$((n + 1))
 done < <(fixtures)
 [ "$n" -gt 0 ] || fail "mem: no memstat fixtures in $FIXTURES/manifest.tsv"
+
+# The breakdown in the periodic reports of leakhound trace (newest release): the same
+# figures as the fixture's ReadMemStats (hold), and with --cgo the C heap part is the
+# traced C heap of the same report (cgoleak, cstring: 200 x 64 KiB a second).
+cat > "$tmp/trace.py" << 'EOF2'
+import json, sys
+kind, jsonl, what = sys.argv[1:4]
+reps = [json.loads(l) for l in open(jsonl) if l.startswith("{")]
+bad = 0
+def res(ok, msg):
+    global bad
+    print(("PASS " if ok else "FAIL ") + what + ": " + msg)
+    bad += 0 if ok else 1
+if not reps or not reps[-1].get("memory"):
+    res(False, "no report with a memory breakdown (%d reports)" % len(reps))
+    sys.exit(1)
+m = reps[-1]["memory"]
+parts = sum(p["resident"] for p in m["parts"].values())
+res(parts == m["rss"], "memory in the report; parts add up to RSS %d" % m["rss"])
+if kind == "hold":
+    st = json.load(open(sys.argv[4]))
+    ours, theirs = m["go"]["heap_inuse"], st["HeapInuse"]
+    res(abs(ours - theirs) <= 0.1 * theirs and m["verdict"] == "live_heap",
+        "heap in use %d, ReadMemStats %d; verdict %s" % (ours, theirs, m["verdict"]))
+else:
+    c = reps[-1]["cgo_heap"]["inuse_bytes"]
+    ours = m["parts"]["cgo_heap"]["bytes"]
+    res(ours is not None and c > 0 and abs(ours - c) <= 1,
+        "C heap part %s, the report's traced C heap %d" % (ours, c))
+sys.exit(1 if bad else 0)
+EOF2
+trace_checks() {
+	local bin cbin pid
+	bin=$(fixtures | awk -F'\t' '$3 == "memstat" && $4 == "default" { print $1; exit }')
+	cbin=$(fixtures | awk -F'\t' '$3 == "cgoleak" && $4 == "cgo" { print $1; exit }')
+	if [ -n "$bin" ]; then
+		"$bin" -mode hold -stats "$tmp/tr.stats" > "$tmp/tr.out" 2>&1 &
+		pids+=($!)
+		if pid=$(wait_ready "$tmp/tr.out") && dump_now "$pid" "$tmp/tr.stats" 1 "$tmp/tr.st"; then
+			"$LEAKHOUND" trace -p "$pid" -i 1 -d 2.5 --no-goroutines --json \
+				> "$tmp/tr.jsonl" 2> "$tmp/tr.err"
+			python3 "$tmp/trace.py" hold "$tmp/tr.jsonl" "trace hold" "$tmp/tr.st" ||
+				tail -3 "$tmp/tr.err"
+		else
+			fail "trace hold: fixture not ready"
+		fi
+		kill "$pid" 2> /dev/null
+	fi
+	[ -n "$cbin" ] || { skip "trace --cgo: no cgoleak fixture"; return; }
+	"$cbin" -mode cstring -rate 200 -size 65536 -out "$tmp/cg.state" > /dev/null 2>&1 &
+	pid=$!
+	pids+=($pid)
+	sleep 0.5
+	"$LEAKHOUND" trace -p "$pid" -i 1 -d 3.5 --no-goroutines --cgo --cgo-rate 0 --budget 0 \
+		--json > "$tmp/cg.jsonl" 2> "$tmp/cg.err"
+	python3 "$tmp/trace.py" cgo "$tmp/cg.jsonl" "trace --cgo" || tail -3 "$tmp/cg.err"
+	kill "$pid" 2> /dev/null
+}
+trace_checks
 
 # Bad input: one line on stderr, nothing on stdout, non-zero exit.
 one_error() { # what expected-rc command...
