@@ -12,7 +12,7 @@
 #  - the spike is idle heap, not a leak; the hold fixture is live heap;
 #  - the text form says the same; the target runs on;
 #  - the periodic reports of leakhound trace carry the breakdown, with the traced C heap
-#    as a part under --cgo;
+#    as a part under --cgo; the daemon's /metrics and /api/v1/targets carry it;
 #  - bad input (no such process, not a Go program, no privileges, a bad pid, no pid):
 #    one line on stderr, nothing on stdout, non-zero exit.
 set -u
@@ -210,6 +210,64 @@ trace_checks() {
 	kill "$pid" 2> /dev/null
 }
 trace_checks
+
+# The daemon: per-target families in /metrics (the parts add up to the RSS, the verdict
+# of the spike is idle heap, promtool reads the page) and "memory" in /api/v1/targets.
+cat > "$tmp/daemon.py" << 'EOF2'
+import json, re, sys, urllib.request
+url, pid = sys.argv[1], sys.argv[2]
+bad = 0
+def res(ok, msg):
+    global bad
+    print(("PASS " if ok else "FAIL ") + "daemon: " + msg)
+    bad += 0 if ok else 1
+page = urllib.request.urlopen(url + "/metrics").read().decode()
+parts = {m.group(1): float(m.group(2)) for m in re.finditer(
+    r'^leakhound_target_memory_bytes\{pid="%s",[^}]*part="(\w+)"\} (\S+)$' % pid, page, re.M)}
+verdict = re.search(r'^leakhound_target_memory_verdict\{pid="%s",[^}]*verdict="(\w+)"\} 1$' % pid,
+                    page, re.M)
+t = [x for x in json.loads(urllib.request.urlopen(url + "/api/v1/targets").read())["targets"]
+     if x["pid"] == int(pid)]
+mem = t[0]["memory"] if t else None
+res(mem is not None and len(parts) == 6 and sum(parts.values()) == mem["rss"],
+    "/metrics leakhound_target_memory_bytes: %d parts, sum %d, /api/v1/targets rss %s" %
+    (len(parts), sum(parts.values()), mem and mem["rss"]))
+res(verdict is not None and verdict.group(1) == "idle_heap" and mem["verdict"] == "idle_heap",
+    "the spike's verdict: idle_heap in /metrics and /api/v1/targets")
+open(sys.argv[3], "w").write(page)
+sys.exit(1 if bad else 0)
+EOF2
+daemon_checks() {
+	local bin pid dpid port
+	bin=$(fixtures | awk -F'\t' '$3 == "memstat" && $4 == "default" { print $1; exit }')
+	[ -n "$bin" ] || return
+	"$bin" -mode spike > "$tmp/dm.out" 2>&1 &
+	pids+=($!)
+	pid=$(wait_ready "$tmp/dm.out") || { fail "daemon: fixture not ready"; return; }
+	"$LEAKHOUND" daemon --foreground --listen 127.0.0.1:0 -i 1 --max-cpu 0 \
+		--no-goroutines --cgo off --include-exe memstat-default > "$tmp/dm.log" 2>&1 &
+	dpid=$!
+	pids+=($dpid)
+	for _ in $(seq 100); do
+		port=$(sed -n 's|^leakhound daemon: listening on http://127\.0\.0\.1:\([0-9]*\)/$|\1|p' \
+			"$tmp/dm.log")
+		[ -n "$port" ] && grep -q "attached" "$tmp/dm.log" && break
+		sleep 0.1
+	done
+	sleep 2.5 # two reports
+	if [ -n "$port" ]; then
+		python3 "$tmp/daemon.py" "http://127.0.0.1:$port" "$pid" "$tmp/metrics" ||
+			tail -5 "$tmp/dm.log"
+		if command -v promtool > /dev/null; then
+			check "daemon: promtool reads /metrics" promtool check metrics < "$tmp/metrics"
+		fi
+	else
+		fail "daemon: did not start: $(tail -3 "$tmp/dm.log")"
+	fi
+	kill "$dpid" "$pid" 2> /dev/null
+	wait "$dpid" 2> /dev/null
+}
+daemon_checks
 
 # Bad input: one line on stderr, nothing on stdout, non-zero exit.
 one_error() { # what expected-rc command...
