@@ -5,10 +5,12 @@
  *
  * runtime.ReadMemStats stops the world and derives MemStats (readmemstats_m, mstats.go
  * in every release 1.19-1.26) from gcController's sysMemStats and atomics, from the
- * memstats.heapStats ring and from memstats' *_sys fields. Those are plain words: read
- * without stopping anything, each is one aligned 8-byte load, so each is a value the
- * runtime really had; the set of them is not one instant (a span moving from idle to in
- * use between two loads), which is a page or two, not a share of the heap.
+ * memstats.heapStats ring and from memstats' *_sys fields. Those are plain aligned
+ * words, copied by the kernel while the target runs: the set of them is not one instant
+ * (a span moving from idle to in use during the copy: a page or two, not a share of the
+ * heap), and a word written during the copy could in principle come out torn; what the
+ * runtime's accounting guarantees (plausible()) catches a torn or misplaced word, and the
+ * read is retried.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -108,7 +110,10 @@ static void decode(const struct ms_layout *l, const uint8_t *gcc, const uint8_t 
 	s->heap_inuse = word(gcc, o[OFF_GCC_HEAPINUSE]);
 	s->heap_free = word(gcc, o[OFF_GCC_HEAPFREE]);
 	s->heap_released = word(gcc, o[OFF_GCC_HEAPRELEASED]);
+	/* two counters updated at different times (mcache refill, sweep): never below 0 */
 	s->heap_alloc = word(gcc, o[OFF_GCC_TOTALALLOC]) - word(gcc, o[OFF_GCC_TOTALFREE]);
+	if ((int64_t)s->heap_alloc < 0)
+		s->heap_alloc = 0;
 	s->heap_live = word(gcc, o[OFF_GCC_HEAPLIVE]);
 	s->heap_marked = word(gcc, o[OFF_GCC_HEAPMARKED]);
 	s->heap_goal = word(gcc, o[OFF_GCC_GCPERCENTHEAPGOAL]);
@@ -130,9 +135,9 @@ static void decode(const struct ms_layout *l, const uint8_t *gcc, const uint8_t 
 
 /*
  * What the runtime's accounting guarantees: heap and stack figures move in whole pages
- * (mheap.go: spans are npages * _PageSize; growth and scavenging too), the ring sums are
- * not negative, totalFree <= totalAlloc. Wrong offsets or a torn merge of the ring (a
- * reader in the target moving slot gen-1 into gen) break one of them.
+ * (mheap.go: spans are npages * _PageSize; growth and scavenging too) and the ring sums
+ * are not negative. Wrong offsets or a torn merge of the ring (a reader in the target
+ * moving slot gen-1 into gen) break one of them.
  */
 static bool plausible(const struct go_memstats *s)
 {
@@ -140,7 +145,7 @@ static bool plausible(const struct go_memstats *s)
 
 	return s->heap_inuse && !(s->heap_inuse & pg) && !(s->heap_free & pg) &&
 	       !(s->heap_released & pg) && !(s->stack_inuse & pg) && (int64_t)s->stack_inuse >= 0 &&
-	       (int64_t)s->workbufs >= 0 && (int64_t)s->heap_alloc >= 0;
+	       (int64_t)s->workbufs >= 0;
 }
 
 int memstats__read(struct target *t, struct go_memstats *s)
