@@ -26,11 +26,17 @@ static int64_t cgo_live(struct tracer *tr)
 	return s.on ? (int64_t)s.live : -1;
 }
 
+/*
+ * RSS from /proc/PID/status, not smaps_rollup: the daemon reads every target each
+ * interval, and smaps_rollup walks the page tables (~50 ms for a 2 GiB process,
+ * docs/PERFORMANCE.md), where status costs tens of µs at any size and gave the same
+ * bytes here (kernel 6.18).
+ */
 void trace_mem_collect(struct tracer *tr)
 {
 	int err;
 
-	err = mem_breakdown__read(tr->t, true, cgo_live(tr), &tr->mem);
+	err = mem_breakdown__read(tr->t, false, cgo_live(tr), &tr->mem);
 	tr->have_mem = !err;
 	if (err)
 		log_debug("process %d: no RSS breakdown: %s", tr->t->pid, strerror(-err));
