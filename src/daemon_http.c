@@ -328,14 +328,14 @@ static void memory_families(struct strbuf *sb, const struct tsum *t, int n)
 		    "heap size at which the next GC is due (GOGC); none with GC off");
 	for (int i = 0; i < n; i++)
 		if (t[i].x->tr.have_mem && t[i].x->tr.mem.have_go && t[i].x->tr.mem.go.heap_goal)
-			prom_sample(sb, "leakhound_target_go_heap_goal_bytes", t[i].lb.l,
-				    t[i].lb.n, t[i].x->tr.mem.go.heap_goal);
+			prom_sample(sb, "leakhound_target_go_heap_goal_bytes", t[i].lb.l, t[i].lb.n,
+				    t[i].x->tr.mem.go.heap_goal);
 	prom_family(sb, "leakhound_target_go_gc_cycles_total", PROM_COUNTER,
 		    "completed GC cycles (runtime.MemStats.NumGC)");
 	for (int i = 0; i < n; i++)
 		if (t[i].x->tr.have_mem && t[i].x->tr.mem.have_go)
-			prom_sample(sb, "leakhound_target_go_gc_cycles_total", t[i].lb.l,
-				    t[i].lb.n, t[i].x->tr.mem.go.numgc);
+			prom_sample(sb, "leakhound_target_go_gc_cycles_total", t[i].lb.l, t[i].lb.n,
+				    t[i].x->tr.mem.go.numgc);
 }
 
 static long rss_bytes(void)

@@ -114,6 +114,13 @@ static struct target *open_target(pid_t pid)
 		return NULL;
 	}
 	t = target__open(pid);
+	if (t && !t->bin->supported) {
+		/* its runtime's layout is one no table describes */
+		log_err("process %d: %s is not supported (leakhound supports go1.19 to go1.26)",
+			pid, t->bin->bi.version_str);
+		target__free(t);
+		return NULL;
+	}
 	if (t)
 		return t;
 	err = errno;

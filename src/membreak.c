@@ -85,15 +85,16 @@ static void words(struct mem_breakdown *b, enum mem_part top)
 
 	switch (b->verdict) {
 	case MEM_V_IDLE_HEAP:
-		snprintf(
-			b->why, n,
-			"idle heap, not a leak: %.1f MiB (%.0f%%) of the RSS is Go heap the "
-			"program "
-			"freed and the runtime keeps (not returned to the OS by the scavenger "
-			"yet); "
-			"live heap after the last GC %.1f MiB. The scavenger returns it over time; "
-			"debug.FreeOSMemory() or GOMEMLIMIT sooner",
-			mib(r[MEM_HEAP_IDLE]), share, mib(g->heap_marked));
+		/* with GOGC=off the scavenger's goal follows no heap goal: it keeps it all */
+		snprintf(b->why, n,
+			 "idle heap, not a leak: %.1f MiB (%.0f%%) of the RSS is Go heap the "
+			 "program freed and the runtime keeps (not returned to the OS by the "
+			 "scavenger yet); live heap after the last GC %.1f MiB. %s",
+			 mib(r[MEM_HEAP_IDLE]), share, mib(g->heap_marked),
+			 g->heap_goal ? "The scavenger returns it over time; debug.FreeOSMemory() "
+					"or GOMEMLIMIT sooner"
+				      : "With GC off (GOGC=off) the scavenger keeps it; "
+					"debug.FreeOSMemory() or GOMEMLIMIT returns it");
 		break;
 	case MEM_V_LIVE_HEAP:
 		snprintf(b->why, n,
@@ -228,7 +229,7 @@ static void print_part(const struct mem_breakdown *b, enum mem_part p, FILE *out
 	else if (p == MEM_CGO)
 		fprintf(out, "  (traced, sampled estimate)");
 	if (b->counted[p] > b->resident[p])
-		fprintf(out, "  (the runtime counts %.1f MiB: the rest is not resident)",
+		fprintf(out, "  (the runtime counts %.1f MiB, not all of it resident)",
 			mib(b->counted[p]));
 	fputc('\n', out);
 }
