@@ -13,13 +13,12 @@
  * read is retried.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "memstats.h"
+#include "procfs.h"
 #include "target.h"
 
 /* runtime/malloc.go: _PageSize, the unit of every span */
@@ -296,41 +295,22 @@ int procmem_parse_status(const char *buf, size_t len, struct proc_mem *pm)
 	return err;
 }
 
-/* The whole of a small /proc file (one read per 4 KiB page the kernel makes). */
-static int read_proc(pid_t pid, const char *name, char *buf, size_t size, size_t *len)
-{
-	char path[64];
-	ssize_t n;
-	int fd, err = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	*len = 0;
-	while (*len < size && (n = read(fd, buf + *len, size - *len)) != 0) {
-		if (n < 0) {
-			err = errno == ESRCH ? -ESRCH : -errno;
-			break;
-		}
-		*len += n;
-	}
-	close(fd);
-	return err;
-}
-
 int procmem__read(pid_t pid, bool rollup, struct proc_mem *pm)
 {
-	char buf[8192];
-	size_t len;
-	int err;
+	char path[64], buf[8192];
+	ssize_t n;
 
 	memset(pm, 0, sizeof(*pm));
-	err = read_proc(pid, "status", buf, sizeof(buf), &len);
-	if (!err)
-		err = procmem_parse_status(buf, len, pm);
-	if (err || !rollup)
-		return err;
-	err = read_proc(pid, "smaps_rollup", buf, sizeof(buf), &len);
-	return err ? err : procmem_parse_smaps_rollup(buf, len, pm);
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	n = procfs_read(path, buf, sizeof(buf));
+	if (n >= 0)
+		n = procmem_parse_status(buf, n, pm);
+	if (n >= 0 && rollup) {
+		snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+		n = procfs_read(path, buf, sizeof(buf));
+		if (n >= 0)
+			n = procmem_parse_smaps_rollup(buf, n, pm);
+	}
+	/* a process gone: no /proc/PID, or its files read as ESRCH */
+	return n == -ENOENT ? -ESRCH : n < 0 ? n : 0;
 }
