@@ -6,7 +6,8 @@
 #    fixture's own runtime.ReadMemStats. The runtime moves (the scavenger, the dump's
 #    own allocations): the fixture writes ReadMemStats right before and right after
 #    leakhound reads, and leakhound's value must lie within 10% of the range of the
-#    two (or within 64 KiB of it, for the spike's small stacks). GC count: within the two; next GC within 10% (hold), none with GC off (spike).
+#    two (or within 64 KiB of it, for the spike's small stacks). GC count: within the
+#    two; next GC within 10% (hold), none with GC off (spike).
 #  - the parts add up to the RSS exactly, and that RSS is the one smaps_rollup shows
 #    before and after (within 2%);
 #  - the spike is idle heap, not a leak; the hold fixture is live heap;
