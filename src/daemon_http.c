@@ -281,6 +281,63 @@ static void shared_maps(struct strbuf *sb, const struct tsum *t, int n)
 	prom_sample(sb, "leakhound_bpf_map_bytes", NULL, 0, daemon_bpf_map_bytes());
 }
 
+/* A per-target sample with one more label. */
+static void target_sample(struct strbuf *sb, const char *name, const struct labels *lb,
+			  const char *key, const char *value, double v)
+{
+	struct prom_label kl[5];
+
+	memcpy(kl, lb->l, sizeof(lb->l));
+	kl[4] = (struct prom_label){ key, value };
+	prom_sample(sb, name, kl, 5, v);
+}
+
+/*
+ * The RSS breakdown of each target's last report (src/membreak.c, docs/MEMORY.md): the
+ * parts add up to the RSS; the C heap part only when it is traced.
+ */
+static void memory_families(struct strbuf *sb, const struct tsum *t, int n)
+{
+	static const char *const mem = "leakhound_target_memory_bytes";
+
+	prom_family(sb, mem, PROM_GAUGE,
+		    "RSS by part at the last report: heap_inuse, stacks, heap_idle (freed, not "
+		    "returned to the OS), cgo_heap (traced), runtime, file, anon_other; the parts "
+		    "add up to the RSS");
+	for (int i = 0; i < n; i++) {
+		const struct mem_breakdown *b = &t[i].x->tr.mem;
+
+		for (int p = 0; t[i].x->tr.have_mem && p < MEM__COUNT; p++)
+			if (p != MEM_CGO || b->cgo_bytes >= 0)
+				target_sample(sb, mem, &t[i].lb, "part", mem_part_name(p),
+					      b->resident[p]);
+	}
+	prom_family(sb, "leakhound_target_memory_verdict", PROM_GAUGE,
+		    "1 for what the RSS mostly is: idle_heap (not a leak), live_heap, ...");
+	for (int i = 0; i < n; i++)
+		if (t[i].x->tr.have_mem)
+			target_sample(sb, "leakhound_target_memory_verdict", &t[i].lb, "verdict",
+				      mem_verdict_name(t[i].x->tr.mem.verdict), 1);
+	prom_family(sb, "leakhound_target_go_heap_released_bytes", PROM_GAUGE,
+		    "Go heap returned to the OS (not in RSS)");
+	for (int i = 0; i < n; i++)
+		if (t[i].x->tr.have_mem && t[i].x->tr.mem.have_go)
+			prom_sample(sb, "leakhound_target_go_heap_released_bytes", t[i].lb.l,
+				    t[i].lb.n, t[i].x->tr.mem.go.heap_released);
+	prom_family(sb, "leakhound_target_go_heap_goal_bytes", PROM_GAUGE,
+		    "heap size at which the next GC is due (GOGC); none with GC off");
+	for (int i = 0; i < n; i++)
+		if (t[i].x->tr.have_mem && t[i].x->tr.mem.have_go && t[i].x->tr.mem.go.heap_goal)
+			prom_sample(sb, "leakhound_target_go_heap_goal_bytes", t[i].lb.l, t[i].lb.n,
+				    t[i].x->tr.mem.go.heap_goal);
+	prom_family(sb, "leakhound_target_go_gc_cycles_total", PROM_COUNTER,
+		    "completed GC cycles (runtime.MemStats.NumGC)");
+	for (int i = 0; i < n; i++)
+		if (t[i].x->tr.have_mem && t[i].x->tr.mem.have_go)
+			prom_sample(sb, "leakhound_target_go_gc_cycles_total", t[i].lb.l, t[i].lb.n,
+				    t[i].x->tr.mem.go.numgc);
+}
+
 static long rss_bytes(void)
 {
 	long pages = 0;
@@ -335,6 +392,7 @@ static int h_metrics(void *ctx, const struct http_request *req, struct http_resp
 	family(sb, t, n, "leakhound_data_incomplete", PROM_GAUGE,
 	       "1 when events were lost since attach (full maps, failed reads): the part's "
 	       "figures and verdicts rest on what was recorded", -1, F_INCOMPLETE);
+	memory_families(sb, t, n);
 	shared_maps(sb, t, n);
 	prom_family(sb, "leakhound_reports_total", PROM_COUNTER, "reports made per target");
 	for (int i = 0; i < n; i++)
@@ -425,6 +483,8 @@ static cJSON *target_json(struct dtarget *x)
 	cJSON_AddItemToObject(o, "go_heap", summary_json(&s[P_HEAP]));
 	cJSON_AddItemToObject(o, "goroutines", summary_json(&s[P_GOR]));
 	cJSON_AddItemToObject(o, "cgo_heap", summary_json(&s[P_CGO]));
+	cJSON_AddItemToObject(o, "memory", x->tr.have_mem ? mem_breakdown__json(&x->tr.mem)
+							   : cJSON_CreateNull());
 	if (x->tr.heap_off)
 		cJSON_AddStringToObject(o, "go_heap_off", x->tr.heap_off);
 	if (x->tr.cgo_off)

@@ -967,6 +967,7 @@ static void report_text(struct tracer *tr, const struct goheap_snap *s, const st
 		heap_text(tr, s, tot);
 	trace_gor_text(tr);
 	trace_cgo_text(tr);
+	trace_mem_text(tr);
 	fflush(stdout);
 }
 
@@ -1119,6 +1120,7 @@ static cJSON *build_json(struct tracer *tr, const struct goheap_snap *s,
 			cJSON_AddNumberToObject(st, lh_stat_name(i), s->stats[i]);
 	}
 	budget_json(tr, root);
+	trace_mem_json(tr, root);
 	return root;
 }
 
@@ -1357,6 +1359,7 @@ int trace_collect(struct tracer *tr)
 	free(tr->htot);
 	tr->hsnap = s;
 	tr->htot = tot;
+	trace_mem_collect(tr);
 	return 0;
 }
 

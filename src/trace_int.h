@@ -12,6 +12,7 @@
 #include "goheap.h"
 #include "gortrace.h"
 #include "gosym.h"
+#include "memstats.h"
 #include "model.h"
 #include "snapshot.h"
 
@@ -132,6 +133,9 @@ struct tracer {
 	unsigned int snaps[SNAP__COUNT];	/* snapshots written, by reason */
 	bool oom_taken;		/* the OOM snapshot is written (once) */
 	struct trace_loss heap_loss;
+	/* the RSS breakdown of the last report (src/trace_mem.c); have_mem: read */
+	struct mem_breakdown mem;
+	bool have_mem;
 };
 
 struct frame_out {
@@ -247,5 +251,13 @@ int trace_cgo_pprof(struct tracer *tr);
 int trace_cgo_pprof_buf(struct tracer *tr, uint8_t **buf, size_t *len);
 void trace_cgo_print_probes(struct tracer *tr);
 void trace_cgo_free(struct tracer *tr);
+
+/* ---- the RSS breakdown (src/trace_mem.c) ---- */
+
+/* Reads it for the report being collected, with the C heap's live bytes when traced. */
+void trace_mem_collect(struct tracer *tr);
+void trace_mem_text(struct tracer *tr);
+/* "memory": the breakdown (docs/MEMORY.md), or null and "memory_error". */
+void trace_mem_json(struct tracer *tr, cJSON *root);
 
 #endif
