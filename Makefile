@@ -60,7 +60,7 @@ TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
 TOOL_BPF_SRCS := $(wildcard tools/*.bpf.c)
 TOOL_SKELS := $(patsubst tools/%.bpf.c,$(OUTPUT)/tools/%.skel.h,$(TOOL_BPF_SRCS))
 
-.PHONY: all deps test test-unit test-integration test-long bench bench-daemon bench-goroutines bench-gortrace \
+.PHONY: all deps test test-unit test-integration test-long test-asan bench bench-daemon bench-goroutines bench-gortrace \
 	bench-trace bench-cgo fuzz fuzz-build format clean vmlinux
 
 all: $(OUTPUT)/leakhound $(TOOL_BINS)
@@ -140,6 +140,11 @@ test-unit: $(UNIT_BINS)
 
 test-integration: all $(DRIVER_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh integration
+
+# The whole suite against an ASan + UBSan build (LeakSanitizer on: a leak at exit fails
+# the command that leaked), in $(OUTPUT)-san, on demand (root).
+test-asan:
+	$(Q)ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1} $(MAKE) SAN=1 OUTPUT=$(OUTPUT)-san test
 
 # The long forms, on demand (root): the daemon soak for SOAK_SECONDS (default 30 min;
 # CI runs 90 s of it in tests/integration/soak.sh).
