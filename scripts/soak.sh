@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The daemon's own memory over a long run (issue 8, part 5): `leakhound daemon` traces
-# three long-lived fixtures (a heap leak, a goroutine leak, steady churn) while short ones
+# three long-lived fixtures (a plateau cache, a goroutine pool, steady churn) while short ones
 # (1-4 s) come and go, one every half second, and its HTTP endpoints are read every
 # 2 s (metrics, targets, suspects, a heap and a goroutine profile). Its RSS (VmRSS) is
 # sampled every second; after a warm-up (the first third), RSS must stay flat: the mean
@@ -19,7 +19,7 @@ series="$OUTPUT/test-output/soak-rss.tsv"
 
 newest=$(fixtures | awk '$3 == "steady" { print $2 }' | sort -V | tail -1)
 fx() { fixtures | awk -v r="$newest" -v f="$1" -v v="$2" '$2 == r && $3 == f && $4 == v { print $1; exit }'; }
-for f in leaky gorgrow steady; do cp "$(fx "$f" default)" "$tmp/soak-$f"; done
+for f in gorgrow steady; do cp "$(fx "$f" default)" "$tmp/soak-$f"; done
 
 "$LEAKHOUND" daemon --foreground --listen 127.0.0.1:0 -i 2 --snapshot-dir "$tmp/snaps" \
 	--include-exe "$tmp/soak-*" > "$tmp/d.out" 2> "$tmp/d.err" &
@@ -33,11 +33,12 @@ for _ in $(seq 100); do
 done
 [ -n "$port" ] || { fail "soak: the daemon did not start ($(tail -1 "$tmp/d.err"))"; finish; }
 
-# the long-lived ones: a leak slow enough for a long run (4 KiB/s, GOGC 20)
-"$tmp/soak-leaky" -mode cache -rate 4096 -duration $((secs + 60))s > /dev/null 2>&1 &
+# the long-lived ones, bounded (a target that leaks makes the daemon's own data about
+# it grow, rightly): a plateau cache, a fixed goroutine pool, steady churn
+"$tmp/soak-steady" -mode plateau -duration $((secs + 60))s > /dev/null 2>&1 &
 pids+=($!)
 lpid=$!
-"$tmp/soak-gorgrow" -mode ticker -duration $((secs + 60))s > /dev/null 2>&1 &
+"$tmp/soak-gorgrow" -mode pool -duration $((secs + 60))s > /dev/null 2>&1 &
 pids+=($!)
 "$tmp/soak-steady" -mode churn -duration $((secs + 60))s > /dev/null 2>&1 &
 pids+=($!)
