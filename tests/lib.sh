@@ -55,25 +55,31 @@ need_root() {
 }
 
 # The tracers' BPF programs (bpftool shows the first 15 characters of a name:
-# lh_goheap_*, lh_gor_*, lh_cheap_*) that are this test's: held by one of its processes
-# (they carry LEAKHOUND_TEST_TAG in their environment, set by setup_tmp) or by no
-# process at all. Programs of other leakhound processes on the machine (another test
-# run, a daemon) are not counted. Also our uprobe_events lines (perf-event uprobes leave
-# none; legacy ones would).
+# lh_goheap_*, lh_gor_*, lh_cheap_*) that this test's processes hold: they carry
+# LEAKHOUND_TEST_TAG in their environment (set by setup_tmp). A tracer that exits
+# releases everything it held, so after the tracers are gone this is 0 unless one of
+# them is still running; programs of other leakhound processes on the machine (another
+# test run, a daemon), and programs a moment away from being freed with no holder left,
+# are not counted. Also our uprobe_events lines (perf-event uprobes leave none; legacy
+# ones would).
 our_progs() {
-	local ids holders p
-	ids=$(bpftool prog show 2>/dev/null |
-		awk -F: '/name lh_(goheap|gor|cheap)_/ { print $1 }')
-	[ -n "$ids" ] || { echo 0; return; }
-	# prog ids held by processes that are not this test's
-	holders=$(for p in /proc/[0-9]*; do
-		[ -n "${LEAKHOUND_TEST_TAG:-}" ] &&
-			{ tr '\0' '\n' < "$p/environ"; } 2>/dev/null |
-			grep -qx "LEAKHOUND_TEST_TAG=$LEAKHOUND_TEST_TAG" &&
-			continue
-		cat "$p"/fdinfo/* 2>/dev/null | awk '$1 == "prog_id:" { print $2 }'
-	done | sort -u)
-	comm -23 <(echo "$ids" | sort -u) <(echo "$holders") | grep -c . || true
+	bpftool prog show 2>/dev/null | awk -F: '/name lh_(goheap|gor|cheap)_/ { print $1 }' |
+		python3 -c '
+import os, sys
+tag = ("LEAKHOUND_TEST_TAG=" + sys.argv[1]).encode()
+ids = {int(l) for l in sys.stdin if l.strip()}
+held = set()
+for pid in filter(str.isdigit, os.listdir("/proc") if ids else []):
+    try:
+        with open("/proc/%s/environ" % pid, "rb") as f:
+            if tag not in f.read().split(b"\0"):
+                continue
+        for fd in os.listdir("/proc/%s/fdinfo" % pid):
+            with open("/proc/%s/fdinfo/%s" % (pid, fd)) as f:
+                held.update(int(l.split()[1]) for l in f if l.startswith("prog_id:"))
+    except OSError:
+        continue
+print(len(ids & held))' "${LEAKHOUND_TEST_TAG:-none}"
 }
 our_uprobes() {
 	grep -c 'libbpf_' /sys/kernel/tracing/uprobe_events 2>/dev/null || true

@@ -43,9 +43,10 @@ for d in 0 0.005 0.02 0.05 0.1 0.2 0.35 0.6 1.0 1.5; do
 	if [ "$rc" -gt 1 ] || crashed "$tmp/k$d.err"; then bad="$bad $d:$rc"; fi
 done
 check "dying: trace with the target SIGKILLed 0-1.5 s in: exit 0 or 1, no crash${bad:+ (bad:$bad)}" [ -z "$bad" ]
-check "dying: some of those runs wrote snapshots ($(ls "$tmp/snaps" 2> /dev/null | wc -l))" \
-	[ "$(ls "$tmp/snaps" 2> /dev/null | wc -l)" -gt 0 ]
-check "dying: no unfinished snapshot directory left" [ -z "$(ls -a "$tmp/snaps" | grep '^\.tmp-')" ]
+# how many of them got as far as a snapshot depends on the machine's speed: not checked
+echo "dying: $(ls "$tmp/snaps" 2> /dev/null | wc -l) snapshots written by those runs"
+check "dying: no unfinished snapshot directory left" \
+	[ -z "$(ls -a "$tmp/snaps" 2> /dev/null | grep '^\.tmp-')" ]
 
 bad=
 for d in 0.3 1.0; do
