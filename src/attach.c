@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "attach.h"
@@ -81,10 +82,17 @@ int attach__rate_read(struct target *t, int64_t *rate)
  * sampled (≤1.23: the rate > 0 gate in mallocgc, malloc.go@1.19:1099, with
  * mcache.nextSample 0 while the rate was 0; 1.24+: compared with mcache.memProfRate,
  * malloc.go@1.24:1223), so the new rate takes effect on the next allocation of each P.
- * An aligned 8-byte pwrite to /proc/PID/mem is one store: no torn value is seen.
+ * An aligned 8-byte copy into one page is one store: no torn value is seen.
+ *
+ * process_vm_writev, not /proc/PID/mem: it needs only ptrace access (CAP_SYS_PTRACE),
+ * where /proc/PID/mem, a 0600 file of the target's user, also needs CAP_DAC_OVERRIDE for
+ * another user's process; and it honours page protections (no FOLL_FORCE), so a wrong
+ * address in text or read-only data fails instead of patching it (docs/SECURITY.md).
+ * /proc/PID/mem only where the kernel lacks the call (CONFIG_CROSS_MEMORY_ATTACH=n).
  */
 int attach__rate_write(const struct target *t, int64_t rate)
 {
+	struct iovec local = { &rate, sizeof(rate) }, remote;
 	char path[64];
 	uint64_t addr;
 	ssize_t n;
@@ -93,6 +101,12 @@ int attach__rate_write(const struct target *t, int64_t rate)
 	err = attach__rate_addr(t, &addr);
 	if (err)
 		return err;
+	remote = (struct iovec){ (void *)(uintptr_t)addr, sizeof(rate) };
+	n = process_vm_writev(t->pid, &local, 1, &remote, 1, 0);
+	if (n == sizeof(rate))
+		return 0;
+	if (n >= 0 || errno != ENOSYS)
+		return n < 0 ? -errno : -EFAULT;
 	snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
