@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "bpfmaps.h"
+#include "caps.h"
 #include "check.skel.h"
 #include "commands.h"
 #include "elfbin.h"
@@ -229,40 +230,13 @@ static bool has_cap(const struct privs *p, int cap)
 	return p->cap_eff_known && cap < 64 && (p->cap_eff >> cap) & 1;
 }
 
-/* CapEff from /proc/self/status: what this process can do now, no libcap needed. */
-static int read_cap_eff(uint64_t *caps)
-{
-	char buf[4096], *line;
-	int err = read_text("/proc/self/status", buf, sizeof(buf));
-
-	if (err)
-		return err;
-	line = strstr(buf, "\nCapEff:");
-	if (!line || sscanf(line + 8, "%" SCNx64, caps) != 1)
-		return -EINVAL;
-	return 0;
-}
-
-/* The initial user namespace maps all 2^32 ids onto themselves. */
-static int in_init_userns(void)
-{
-	unsigned long inside, outside, count;
-	char buf[256];
-
-	if (read_text("/proc/self/uid_map", buf, sizeof(buf)))
-		return -1;
-	if (sscanf(buf, "%lu %lu %lu", &inside, &outside, &count) != 3)
-		return -1;
-	return inside == 0 && outside == 0 && count == 4294967295UL;
-}
-
 static void gather_privs(struct privs *p)
 {
 	p->euid = geteuid();
-	p->cap_eff_known = read_cap_eff(&p->cap_eff) == 0;
+	p->cap_eff_known = caps_read_eff(&p->cap_eff) == 0;
 	if (read_long("/proc/sys/kernel/cap_last_cap", &p->cap_last))
 		p->cap_last = -1;
-	p->init_userns = in_init_userns();
+	p->init_userns = caps_init_userns();
 	if (read_long("/proc/sys/kernel/unprivileged_bpf_disabled", &p->unpriv_bpf))
 		p->unpriv_bpf = -1;
 	if (read_long("/proc/sys/kernel/perf_event_paranoid", &p->paranoid))
@@ -349,21 +323,6 @@ static void live_fail(struct live *l, const char *stage, int err, const char *fm
 	va_end(ap);
 }
 
-/*
- * Since Linux 6.16 and the stable updates of July 2025 (commit ba677dbe77af, "perf:
- * Revert to requiring CAP_SYS_ADMIN for uprobes"), perf_uprobe_event_init() wants
- * CAP_SYS_ADMIN: CAP_PERFMON no longer creates uprobes. The release cannot tell
- * (backports), so the live attach is the test.
- */
-#define UPROBE_ADMIN_WHY                                                                          \
-	"kernels since 6.16 (and stable updates since July 2025) create uprobes only for "    \
-	"CAP_SYS_ADMIN, CAP_PERFMON is not enough"
-
-static bool perm_err(int err)
-{
-	return err == -EPERM || err == -EACCES;
-}
-
 static int live_load(struct live *l, const struct kern *k, struct check_bpf **skelp)
 {
 	struct check_bpf *skel;
@@ -385,7 +344,7 @@ static int live_load(struct live *l, const struct kern *k, struct check_bpf **sk
 	err = check_bpf__load(skel);
 	if (err)
 		live_fail(l, "load", err, "cannot load the BPF program: %s%s", strerror(-err),
-			  perm_err(err) ? "; needs CAP_BPF and CAP_PERFMON (or root)" :
+			  caps_perm_err(err) ? "; needs CAP_BPF and CAP_PERFMON (or root)" :
 				  "; run 'leakhound -v check' for libbpf's and the verifier's log");
 	return err;
 }
@@ -478,7 +437,7 @@ static int live_attach(struct live *l, struct check_bpf *skel, struct bpf_link *
 		err = -errno;
 		live_fail(l, "attach", err, "cannot attach a uprobe to %s+%#" PRIx64 ": %s%s",
 			  l->exe, l->off, strerror(-err),
-			  perm_err(err) ? "; needs CAP_SYS_ADMIN (or root)" : "");
+			  caps_perm_err(err) ? "; needs CAP_SYS_ADMIN (or root)" : "");
 		return err;
 	}
 	l->attached = true;
@@ -685,7 +644,7 @@ static void judge_bpf_caps(struct checklist *cl, const struct privs *p, const st
 		    "not held; not needed: this kernel lets CAP_PERFMON create uprobes");
 	else
 		add(cl, "privileges", "CAP_SYS_ADMIN", ST_MISSING,
-		    "needs CAP_SYS_ADMIN (or root) to create uprobes: " UPROBE_ADMIN_WHY);
+		    "needs CAP_SYS_ADMIN (or root) %s", caps_why(CAPS_UPROBE));
 }
 
 static void judge_other_caps(struct checklist *cl, const struct privs *p, const struct kern *k)
@@ -696,8 +655,12 @@ static void judge_other_caps(struct checklist *cl, const struct privs *p, const 
 		add(cl, "privileges", "CAP_SYS_PTRACE", ST_OK, "held");
 	else
 		add(cl, "privileges", "CAP_SYS_PTRACE", ST_MISSING,
-		    "needs CAP_SYS_PTRACE (or root) to read and write target memory through "
-		    "/proc/PID/mem");
+		    "needs CAP_SYS_PTRACE (or root) %s", caps_why(CAPS_PROC));
+	if (has_cap(p, CAP_DAC_READ_SEARCH) || has_cap(p, CAP_DAC_OVERRIDE))
+		add(cl, "privileges", "CAP_DAC_READ_SEARCH", ST_OK, "held");
+	else
+		add(cl, "privileges", "CAP_DAC_READ_SEARCH", ST_NOTE, "not held; needed %s",
+		    caps_why(CAPS_PROC_PRIVATE));
 	if (has_cap(p, CAP_SYS_RESOURCE))
 		add(cl, "privileges", "CAP_SYS_RESOURCE", ST_OK, "held");
 	else if (k->memcg)
@@ -923,7 +886,8 @@ static cJSON *json_privs(const struct privs *p)
 		const char *name;
 	} caps[] = { { CAP_BPF, "CAP_BPF" },		 { CAP_PERFMON, "CAP_PERFMON" },
 		     { CAP_SYS_PTRACE, "CAP_SYS_PTRACE" }, { CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
-		     { CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE" } };
+		     { CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE" },
+		     { CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH" } };
 	cJSON *o = cJSON_CreateObject(), *c;
 	char hex[24];
 

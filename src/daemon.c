@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "bpfmaps.h"
 #include "cheap.h"
 #include "cli.h"
@@ -699,6 +700,11 @@ static void attach(struct daemon *d, const struct disc_event *ev)
 		free(x);
 		d->failed_total++;
 		skip(d, ev, "attaching failed: %s (see the log above)", strerror(-err));
+		/* without these no Go process can be traced: stopped beats idle */
+		if (caps_perm_err(err) && caps_missing(CAPS_BPF | CAPS_UPROBE, NULL)) {
+			log_err("daemon: stopping: %s", caps_hint(CAPS_BPF | CAPS_UPROBE));
+			d->fatal = err;
+		}
 		return;
 	}
 	x->attached_at = time(NULL);
@@ -949,14 +955,14 @@ static int start(struct daemon *d)
 	if (!d->disc) {
 		err = -errno;
 		log_err("daemon: cannot watch processes: %s%s", strerror(-err),
-			err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+			caps_err_hint(err, CAPS_BPF));
 		return err;
 	}
 	if (d->o.snap.dir && d->o.snap.oom) {
 		d->oom = oomwatch__open(on_oom, d);
 		if (!d->oom)
-			log_warn("daemon: no snapshots at OOM kills: oom:mark_victim: %s",
-				 strerror(errno));
+			log_warn("daemon: no snapshots at OOM kills: oom:mark_victim: %s%s",
+				 strerror(errno), caps_err_hint(errno, CAPS_BPF | CAPS_TRACEPOINT));
 	}
 	log_info("daemon: listening on http://%s/", http_server__address(d->http));
 	/* stdout: for whoever started us in the foreground (tests read the port there) */
@@ -993,7 +999,7 @@ static int run(struct daemon *d)
 {
 	double next_tick = mono_ms() + TICK_MS;
 
-	while (!stop_flag) {
+	while (!stop_flag && !d->fatal) {
 		struct pollfd p[3] = {
 			{ .fd = http_server__fd(d->http), .events = POLLIN },
 			{ .fd = discover__fd(d->disc), .events = POLLIN },
@@ -1025,6 +1031,8 @@ static int run(struct daemon *d)
 		}
 		end_one(d);
 	}
+	if (d->fatal)
+		return d->fatal;
 	log_info("daemon: signal %d, stopping", (int)stop_flag);
 	return 0;
 }

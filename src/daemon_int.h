@@ -68,6 +68,7 @@ struct daemon {
 	char *token;
 	struct dtarget *targets;
 	int ntargets;
+	int fatal; /* -errno that stops the daemon: a capability it lacks */
 	/*
 	 * Detached targets whose probes are still to come off: one per turn of the loop,
 	 * since taking a uprobe off waits for the kernel's grace periods (about 0.1 s

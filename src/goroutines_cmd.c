@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "commands.h"
 #include "goroutines.h"
 #include "gosym.h"
@@ -692,7 +693,8 @@ static int open_target(struct gor *gr)
 	if (!gr->t) {
 		int err = errno;
 
-		log_err("process %d: %s", gr->o.pid, gobin_strerror(err));
+		log_err("process %d: %s%s", gr->o.pid, gobin_strerror(err),
+			caps_err_hint(err, CAPS_PROC | CAPS_PROC_PRIVATE));
 		return -err;
 	}
 	return 0;

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "bpfmaps.h"
 #include "attach.h"
 #include "cli.h"
@@ -367,8 +368,8 @@ static int setup_rate(struct tracer *tr)
 		return setup_mallocgc(tr);
 	err = rate_read(tr, &tr->old_rate);
 	if (err) {
-		log_err("process %d: cannot read runtime.MemProfileRate: %s", tr->t->pid,
-			strerror(-err));
+		log_err("process %d: cannot read runtime.MemProfileRate: %s%s", tr->t->pid,
+			strerror(-err), caps_err_hint(err, CAPS_PROC));
 		return err;
 	}
 	tr->rate = tr->old_rate;
@@ -413,8 +414,8 @@ static int apply_rate(struct tracer *tr)
 		return 0;
 	err = rate_write(tr, tr->want_rate);
 	if (err) {
-		log_err("process %d: cannot write runtime.MemProfileRate: %s", tr->t->pid,
-			strerror(-err));
+		log_err("process %d: cannot write runtime.MemProfileRate: %s%s", tr->t->pid,
+			strerror(-err), caps_err_hint(err, CAPS_PROC));
 		return err;
 	}
 	tr->wrote_rate = true;
@@ -1494,10 +1495,9 @@ static int open_target(struct tracer *tr)
 	if (!tr->t) {
 		int err = errno;
 
-		if (err == EACCES || err == EPERM)
-			log_err("process %d: %s: leakhound trace needs root, or CAP_BPF, "
-				"CAP_PERFMON, CAP_SYS_ADMIN (uprobes) and CAP_SYS_PTRACE", tr->o.pid,
-				strerror(err));
+		if (caps_perm_err(err))
+			log_err("process %d: %s; %s", tr->o.pid, strerror(err),
+				caps_hint(CAPS_PROC | CAPS_PROC_PRIVATE));
 		else
 			log_err("process %d: %s", tr->o.pid, gobin_strerror(err));
 		return -err;
@@ -1557,8 +1557,7 @@ static int attach(struct tracer *tr)
 	if (!tr->gh) {
 		err = -errno;
 		log_err("cannot load the BPF object: %s%s", strerror(-err),
-			err == -EPERM ? " (needs root, or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE)"
-				      : "");
+			caps_err_hint(err, CAPS_BPF));
 		return err;
 	}
 	goheap__stats(tr->gh, stats); /* before the probes: their failures count */
@@ -1573,8 +1572,9 @@ static int attach(struct tracer *tr)
 		if (!target_alive(tr))
 			log_err("process %d exited while attaching", tr->t->pid);
 		else
-			log_err("process %d: cannot attach to %s: %s", tr->t->pid,
-				what ? what : "?", strerror(-err));
+			log_err("process %d: cannot attach to %s: %s%s", tr->t->pid,
+				what ? what : "?", strerror(-err),
+				caps_err_hint(err, CAPS_UPROBE | CAPS_PROC));
 		return err;
 	}
 	/* goroutines are a bonus here: their failure leaves heap tracing on */
@@ -1685,7 +1685,8 @@ int cmd_trace(int argc, char **argv)
 	if (!err && tr.o.snap.dir && tr.o.snap.oom) {
 		ow = oomwatch__open(on_oom, &tr);
 		if (!ow)
-			log_warn("no snapshot at an OOM kill: oom:mark_victim: %s", strerror(errno));
+			log_warn("no snapshot at an OOM kill: oom:mark_victim: %s%s", strerror(errno),
+				 caps_err_hint(errno, CAPS_BPF | CAPS_TRACEPOINT));
 	}
 	if (!err)
 		err = run(&tr, ow);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "bpfmaps.h"
 #include "callocs.h"
 #include "cheap.h"
@@ -139,15 +140,16 @@ int trace_cgo_attach(struct tracer *tr)
 	c->ch = tr->sh ? tr->sh->ch : cheap__open();
 	if (!c->model || !c->ps || !c->ch) {
 		err = -errno;
-		log_err("C heap tracing: %s", strerror(-err));
+		log_err("C heap tracing: %s%s", strerror(-err), caps_err_hint(err, CAPS_BPF));
 		goto fail;
 	}
 	cheap__stats(c->ch, stats); /* before the probes: their failures count */
 	trace_loss_start(&c->loss, stats);
 	err = cheap__attach(c->ch, tr->t, &c->ci, &c->opt, &what);
 	if (err) {
-		log_err("process %d: C heap tracing: cannot attach to %s in %s: %s", tr->t->pid,
-			what ? what : "?", c->ci.path, strerror(-err));
+		log_err("process %d: C heap tracing: cannot attach to %s in %s: %s%s", tr->t->pid,
+			what ? what : "?", c->ci.path, strerror(-err),
+			caps_err_hint(err, CAPS_UPROBE | CAPS_PROC | CAPS_PROC_PRIVATE));
 		goto fail;
 	}
 	tr->cgo = c;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "bpfmaps.h"
 #include "goroutines.h"
 #include "log.h"
@@ -161,7 +162,7 @@ int trace_gor_attach(struct tracer *tr)
 	g->gt = tr->sh ? tr->sh->gt : gortrace__open();
 	if (!g->model || !g->gt) {
 		err = -errno;
-		log_err("goroutine tracing: %s", strerror(-err));
+		log_err("goroutine tracing: %s%s", strerror(-err), caps_err_hint(err, CAPS_BPF));
 		goto fail;
 	}
 	g->opt.budget = tr->o.budget;
@@ -169,8 +170,9 @@ int trace_gor_attach(struct tracer *tr)
 	trace_loss_start(&g->loss, stats);
 	err = gortrace__attach(g->gt, tr->t, &g->opt, &what);
 	if (err) {
-		log_err("process %d: goroutine tracing: cannot attach to %s: %s", tr->t->pid,
-			what ? what : "?", strerror(-err));
+		log_err("process %d: goroutine tracing: cannot attach to %s: %s%s", tr->t->pid,
+			what ? what : "?", strerror(-err),
+			caps_err_hint(err, CAPS_UPROBE | CAPS_PROC));
 		goto fail;
 	}
 	tr->gor = g;
