@@ -852,6 +852,12 @@ static void tick(struct daemon *d)
 
 /* ---- set-up ---- */
 
+/* A loopback address ("127.0.0.1:6065", "[::1]:6065"): only this machine reaches it. */
+static bool loopback(const char *addr)
+{
+	return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6);
+}
+
 static char *read_token(const char *path)
 {
 	char line[512];
@@ -965,6 +971,10 @@ static int start(struct daemon *d)
 				 strerror(errno), caps_err_hint(errno, CAPS_BPF | CAPS_TRACEPOINT));
 	}
 	log_info("daemon: listening on http://%s/", http_server__address(d->http));
+	if (!d->token && !loopback(http_server__address(d->http)))
+		log_warn("daemon: %s is reachable from other machines and there is no "
+			 "--token-file: whoever reaches it reads the profiles of every traced "
+			 "process (docs/SECURITY.md)", http_server__address(d->http));
 	/* stdout: for whoever started us in the foreground (tests read the port there) */
 	if (d->o.foreground) {
 		printf("leakhound daemon: listening on http://%s/\n",

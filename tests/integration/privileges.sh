@@ -287,7 +287,44 @@ line=$(grep -m1 'no snapshots at OOM kills' "$tmp/d3.err")
 case $line in *"missing CAP_DAC_READ_SEARCH"*) named=1 ;; *) named=0 ;; esac
 check "daemon as uid $NOBODY without CAP_DAC_READ_SEARCH: runs (rc=$rc), warns the OOM tracepoint needs it: ${line#*warning: }" \
 	[ -n "$port" -a $rc = 0 -a $named = 1 ]
-echo "privileges: $((($(date +%s%N) - T0) / 1000000)) ms in all (not asserted)"
-finish
+
+# ---- exposure: the HTTP listener (the rest: tests/integration/http.sh, daemon.sh) ----
+quiet=(--foreground --include-exe "$tmp/none/*" --no-snapshots)
+expose() { # name daemon-flags...: its stdout and stderr in $tmp/NAME.{out,err}, then stopped
+	local name=$1 p port
+	shift
+	"$L" daemon "${quiet[@]}" "$@" > "$tmp/$name.out" 2> "$tmp/$name.err" &
+	p=$!
+	pids+=("$p")
+	port=
+	for _ in $(seq 100); do
+		port=$(sed -n 's|.*listening on http://\(.*\)/$|\1|p' "$tmp/$name.out" 2> /dev/null)
+		[ -n "$port" ] && break
+		kill -0 "$p" 2> /dev/null || break
+		sleep 0.1
+	done
+	listened=$port
+	[ -n "$port" ] && ss -ltnH 2> /dev/null | awk '{ print $4 }' > "$tmp/$name.ss"
+	kill -TERM "$p" 2> /dev/null
+	wait "$p"
+}
+if ss -ltnH 2> /dev/null | awk '{ print $4 }' | grep -q ':6065$'; then
+	skip "exposure: port 6065 is taken here: the default address not tried"
+else
+	expose default
+	check "exposure: no --listen: listens on 127.0.0.1:6065 ($listened)" [ "$listened" = 127.0.0.1:6065 ]
+	check "... and the socket is bound to loopback (ss)" grep -qx '127.0.0.1:6065' "$tmp/default.ss"
+fi
+expose portonly --listen 0
+check "exposure: --listen PORT alone: loopback ($listened)" sh -c "case '$listened' in 127.0.0.1:*) true ;; *) false ;; esac"
+check "... no warning about exposure" sh -c "! grep -q 'reachable from other machines' '$tmp/portonly.err'"
+expose any --listen 0.0.0.0:0
+check "exposure: --listen 0.0.0.0 without a token: warns whoever reaches it reads the profiles" \
+	grep -q 'reachable from other machines and there is no --token-file' "$tmp/any.err"
+head -c 24 /dev/urandom | base64 > "$tmp/token"
+expose anytok --listen 0.0.0.0:0 --token-file "$tmp/token"
+check "... with --token-file: no warning ($listened)" \
+	sh -c "[ -n '$listened' ] && ! grep -q 'reachable from other machines' '$tmp/anytok.err'"
+
 echo "privileges: $((($(date +%s%N) - T0) / 1000000)) ms in all (not asserted)"
 finish
