@@ -7,15 +7,20 @@
 #    traced, prints the rate leakhound set) and restores it (one that outlives the
 #    trace prints 0); --no-write writes nothing (it prints 0 though traced to its end);
 #    trace as a non-root user with those capabilities ambient; goroutines with
-#    CAP_SYS_PTRACE alone; the daemon with the set (HTTP, snapshot directory, the OOM
-#    tracepoint: no warning), tracing, exit 0 on SIGTERM and its programs gone;
+#    CAP_SYS_PTRACE alone; the daemon with the set scripts/deploy gives it (the
+#    systemd unit's bounding set, the same as the DaemonSet's): HTTP, snapshot
+#    directory, the OOM tracepoint (no warning), tracing, exit 0 on SIGTERM and its
+#    programs gone;
 #  - each capability missing: one error line naming it, a non-zero exit, nothing left
 #    loaded (lh_* programs that appeared during the run and no process holds) and no
 #    uprobe_events line: CAP_SYS_PTRACE, CAP_SYS_ADMIN (uprobes on this kernel, when
 #    it asks for it), CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH (another user's PIE);
 #    the daemon without CAP_SYS_ADMIN stops at the first target, naming it, its
 #    programs gone; as a non-root user without CAP_DAC_READ_SEARCH the daemon warns
-#    that the OOM tracepoint needs it.
+#    that the OOM tracepoint needs it;
+#  - exposure: the daemon listens on 127.0.0.1:6065 without --listen, on loopback with
+#    a port alone, and warns when it listens beyond loopback without a token (the
+#    token itself, oversized and slow requests: tests/integration/http.sh, daemon.sh).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -225,12 +230,20 @@ daemon_up() { # out-file pid: the port once it listens
 	done
 	echo "$port"
 }
+# the set scripts/deploy gives it: the unit's bounding set, the DaemonSet's the same
+caps_of_unit() { sed -n "s/^$1=//p" scripts/deploy/leakhound.service | tr ' ' '\n' | sed 's/^CAP_//' | sort | paste -sd, -; }
+DEPLOY=$(caps_of_unit CapabilityBoundingSet | tr 'A-Z' 'a-z')
+ds=$(sed -n 's/^ *add: \[\(.*\)\]$/\1/p' scripts/deploy/leakhound-daemonset.yaml | tr -d '" ' | tr , '\n' | sort | paste -sd, -)
+check "deploy: the unit's ambient set is its bounding set ($(caps_of_unit AmbientCapabilities))" \
+	[ "$(caps_of_unit AmbientCapabilities)" = "$(caps_of_unit CapabilityBoundingSet)" ]
+check "deploy: the DaemonSet adds the unit's capabilities ($ds)" \
+	[ -n "$ds" -a "$ds" = "$(caps_of_unit CapabilityBoundingSet)" ]
 dflags=(daemon --foreground --listen 127.0.0.1:0 --interval 1 --include-exe "$B/*")
-$(as_root $MIN) "$L" "${dflags[@]}" --snapshot-dir "$tmp/out/snap" > "$tmp/d1.out" 2> "$tmp/d1.err" &
+$(as_root "$DEPLOY") "$L" "${dflags[@]}" --snapshot-dir "$tmp/out/snap" > "$tmp/d1.out" 2> "$tmp/d1.err" &
 dpid=$!
 pids+=("$dpid")
 port=$(daemon_up "$tmp/d1.out" "$dpid")
-check "daemon, uid 0 with $MIN only: listening ($(grep -m1 -E 'error' "$tmp/d1.err"))" [ -n "$port" ]
+check "daemon, uid 0 with the deploy files' set only ($DEPLOY): listening ($(grep -m1 -E 'error' "$tmp/d1.err"))" [ -n "$port" ]
 prog_ids_of "$dpid" > "$tmp/d1.ids"
 start_fixture leaky-default nobody "$tmp/e.fix" -duration 3s -churn 0 -rate 1048576
 epid=$fpid
