@@ -10,7 +10,7 @@
 #    CAP_SYS_PTRACE alone; the daemon with the set scripts/deploy gives it (the
 #    systemd unit's bounding set, the same as the DaemonSet's): HTTP, snapshot
 #    directory, the OOM tracepoint (no warning), tracing, exit 0 on SIGTERM and its
-#    programs gone;
+#    programs gone; with --no-write a target traced to its end saw no write;
 #  - each capability missing: one error line naming it, a non-zero exit, nothing left
 #    loaded (lh_* programs that appeared during the run and no process holds) and no
 #    uprobe_events line: CAP_SYS_PTRACE, CAP_SYS_ADMIN (uprobes on this kernel, when
@@ -60,7 +60,7 @@ B=$tmp/bin
 L=$B/leakhound
 
 # other leakhound daemons on the machine may trace our fixtures and write their rate
-foreign_daemons() { pgrep -f '^[^ ]*leakhound daemon' | grep -v -x -E "${dpid:-x}|${dpid2:-x}"; }
+foreign_daemons() { pgrep -f '^[^ ]*leakhound daemon' | grep -v -x -E "${dpid:-x}|${dpid2:-x}|${dpid3:-x}|${dpid4:-x}"; }
 foreign=$(foreign_daemons)
 
 # caps "bpf,perfmon": a setpriv prefix keeping only those (uid 0: the bounding set)
@@ -90,19 +90,17 @@ start_fixture() { # name user out args...
 	sleep 0.2 # the runtime's own start
 }
 
-# lh_* programs now loaded, as "id pids" lines (pids: the processes holding each)
-lh_progs() {
+# lh_* programs loaded by uid nobody: what the runs below as nobody leave, if anything
+# (the processes of the rest of the machine load theirs as root)
+nobody_progs() {
 	bpftool -j prog show 2> /dev/null | python3 -c '
 import json, sys
-for p in json.load(sys.stdin):
-    if p.get("name", "").startswith("lh_"):
-        print(p["id"], ",".join(str(x["pid"]) for x in p.get("pids", [])) or "-")'
+print(" ".join(str(p["id"]) for p in json.load(sys.stdin)
+               if p.get("name", "").startswith("lh_") and p.get("uid") == int(sys.argv[1])))' $NOBODY
 }
-# Programs that appeared since the "before" list and no process holds: left behind
-left_behind() { # before-file
-	local id
+left_behind() { # sets $left; 0 when some are still loaded after 5 s
 	for _ in $(seq 50); do
-		left=$(lh_progs | awk 'NR == FNR { seen[$1] = 1; next } !($1 in seen) && $2 == "-" { print $1 }' "$1" -)
+		left=$(nobody_progs)
 		[ -z "$left" ] && return 1
 		sleep 0.1
 	done
@@ -111,7 +109,6 @@ left_behind() { # before-file
 
 # ---- the minimal set: trace ----
 MIN=bpf,perfmon,sys_admin,sys_ptrace
-lh_progs > "$tmp/progs.before"
 ev_before=$(our_uprobes)
 # A: another user's process, ends while traced: the rate leakhound set
 start_fixture leaky-default nobody "$tmp/a.fix" -duration 3s -churn 0 -rate 1048576
@@ -180,43 +177,46 @@ check "goroutines, uid 0 with CAP_SYS_PTRACE only, another user's process: exit 
 	sh -c "[ $grc = 0 ] && grep -q '^leakhound goroutines: pid $gpid' '$tmp/g.out'"
 
 # ---- each capability missing: one line naming it, non-zero, nothing left ----
+# As nobody with the capabilities ambient, on root's processes (which hold every
+# capability: another user's for ptrace), so that what it loads is told by its uid.
 missing() { # what caps want-cap pid [command...]
 	local what=$1 caps=$2 want=$3 pid=$4 rc
 	shift 4
-	lh_progs > "$tmp/progs.before"
-	$(as_root "$caps") "$L" "$@" -p "$pid" > "$tmp/m.out" 2> "$tmp/m.err"
+	$(as_nobody "$caps") "$L" "$@" -p "$pid" > "$tmp/m.out" 2> "$tmp/m.err"
 	rc=$?
 	local line
-	line=$(grep -m1 "missing $want, needed " "$tmp/m.err")
+	line=$(grep -m1 "error: .*missing $want, needed " "$tmp/m.err")
 	check "$what: exit $rc (non-zero), one line names $want: ${line#*error: }" \
 		[ $rc != 0 -a -n "$line" ]
-	if left_behind "$tmp/progs.before"; then
+	if left_behind; then
 		fail "$what: programs left loaded: $left"
 	else
 		pass "$what: no program left loaded"
 	fi
 }
+start_fixture basic-default root "$tmp/r.fix" -d 30s
+rpid=$fpid
 trace_args=(trace -i 1 -d 1)
-missing "trace without CAP_SYS_PTRACE" bpf,perfmon,sys_admin CAP_SYS_PTRACE "$gpid" "${trace_args[@]}"
-missing "goroutines without CAP_SYS_PTRACE" "" CAP_SYS_PTRACE "$gpid" goroutines
-missing "trace without CAP_BPF" perfmon,sys_ptrace CAP_BPF "$gpid" "${trace_args[@]}"
-missing "trace without CAP_PERFMON" bpf,sys_ptrace CAP_PERFMON "$gpid" "${trace_args[@]}"
+missing "trace without CAP_SYS_PTRACE" bpf,perfmon,sys_admin CAP_SYS_PTRACE "$rpid" "${trace_args[@]}"
+missing "goroutines without CAP_SYS_PTRACE" "" CAP_SYS_PTRACE "$rpid" goroutines
+missing "trace without CAP_BPF" perfmon,sys_ptrace CAP_BPF "$rpid" "${trace_args[@]}"
+missing "trace without CAP_PERFMON" bpf,sys_ptrace CAP_PERFMON "$rpid" "${trace_args[@]}"
 # CAP_SYS_ADMIN: what this kernel asks of a uprobe (leakhound check's live test knows)
-$(as_root bpf,perfmon,sys_ptrace) "$L" check > "$tmp/noadmin.check" 2>&1
+$(as_nobody bpf,perfmon,sys_ptrace) "$L" check > "$tmp/noadmin.check" 2>&1
 if grep -q '^  MISSING  CAP_SYS_ADMIN' "$tmp/noadmin.check"; then
 	missing "trace without CAP_SYS_ADMIN (uprobes on this kernel)" bpf,perfmon,sys_ptrace \
-		CAP_SYS_ADMIN "$gpid" "${trace_args[@]}"
+		CAP_SYS_ADMIN "$rpid" "${trace_args[@]}"
 else
 	skip "trace without CAP_SYS_ADMIN: this kernel lets CAP_PERFMON create uprobes"
 fi
-start_fixture basic-pie nobody "$tmp/p.fix" -d 20s
+start_fixture basic-pie root "$tmp/p.fix" -d 20s
 ppid_=$fpid
 missing "trace of another user's PIE without CAP_DAC_READ_SEARCH" "$MIN" CAP_DAC_READ_SEARCH \
 	"$ppid_" "${trace_args[@]}"
-$(as_root "$MIN,dac_read_search") "$L" trace -p "$ppid_" -i 1 -d 1 > "$tmp/p.out" 2> "$tmp/p.err"
+$(as_nobody "$MIN,dac_read_search") "$L" trace -p "$ppid_" -i 1 -d 1 > "$tmp/p.out" 2> "$tmp/p.err"
 check "... with it: exit 0, reports (rc=$?; $(tail -1 "$tmp/p.err"))" \
 	grep -q '^=== leakhound trace: pid' "$tmp/p.out"
-kill "$gpid" "$ppid_" 2> /dev/null
+kill "$gpid" "$rpid" "$ppid_" 2> /dev/null
 check "no uprobe_events line left ($(our_uprobes), before: $ev_before)" [ "$(our_uprobes)" = "$ev_before" ]
 
 # ---- the daemon ----
@@ -245,10 +245,10 @@ pids+=("$dpid")
 port=$(daemon_up "$tmp/d1.out" "$dpid")
 check "daemon, uid 0 with the deploy files' set only ($DEPLOY): listening ($(grep -m1 -E 'error' "$tmp/d1.err"))" [ -n "$port" ]
 prog_ids_of "$dpid" > "$tmp/d1.ids"
-start_fixture leaky-default nobody "$tmp/e.fix" -duration 3s -churn 0 -rate 1048576
+start_fixture leaky-default nobody "$tmp/e.fix" -duration 6s -churn 0 -rate 1048576
 epid=$fpid
 reports=0
-for _ in $(seq 60); do
+for _ in $(seq 100); do
 	reports=$(curl -s "http://127.0.0.1:$port/api/v1/targets" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -267,6 +267,20 @@ wait "$dpid"
 rc=$?
 check "... exit 0 on SIGTERM (rc=$rc)" [ $rc = 0 ]
 check "... its programs gone ($(sort -u "$tmp/d1.ids" | wc -l))" wait_progs_gone "$tmp/d1.ids"
+
+# --no-write: a target traced to its end saw no write
+$(as_root "$DEPLOY") "$L" "${dflags[@]}" --no-write --no-snapshots > "$tmp/d4.out" 2> "$tmp/d4.err" &
+dpid4=$!
+pids+=("$dpid4")
+port=$(daemon_up "$tmp/d4.out" "$dpid4")
+start_fixture leaky-default nobody "$tmp/n.fix" -duration 3s -churn 0 -rate 1048576
+npid=$fpid
+wait "$npid"
+check "daemon --no-write: it traced the target (attached: $(grep -c "process $npid .*attached in" "$tmp/d4.err"))" \
+	grep -q "process $npid .*attached in" "$tmp/d4.err"
+check_rate "... which, traced to its end, saw no write" "$tmp/n.fix" 0
+kill -TERM "$dpid4"
+wait "$dpid4"
 
 # without CAP_SYS_ADMIN (when uprobes need it): stops at the first target, naming it
 if grep -q '^  MISSING  CAP_SYS_ADMIN' "$tmp/noadmin.check"; then
