@@ -11,6 +11,7 @@
 struct bpf_map;
 struct bpf_program;
 struct bpf_link;
+struct bpf_object;
 struct target;
 
 /*
@@ -32,11 +33,29 @@ const char *lh_stat_name(int i);
  */
 bool lh_stat_loses_data(int i);
 /*
- * A uprobe of prog on the target's executable, through /proc/PID/exe (its own file, in
- * its mount namespace too), at file offset off, for pid only. NULL with errno.
+ * Uprobes are uprobe_multi links (Linux 6.6+) where the kernel has them: those need
+ * CAP_BPF and CAP_PERFMON only, where a perf uprobe needs CAP_SYS_ADMIN on kernels since
+ * 6.16 and the stable updates of July 2025 (docs/SECURITY.md). Decided once per
+ * process; LEAKHOUND_UPROBE_CLASSIC in the environment forces perf uprobes.
  */
-struct bpf_link *bpfmaps__attach_uprobe(struct bpf_program *prog, const struct target *t,
-				       uint64_t off);
+bool bpfmaps__uprobe_multi(void);
+/*
+ * Makes every program of obj a uprobe_multi program when those are used: between its
+ * open and its load (a program loaded for them cannot be attached as a perf uprobe).
+ */
+void bpfmaps__prepare_uprobes(struct bpf_object *obj);
+/* A uprobe, whichever kind: bpfmaps__probe_destroy() removes it. */
+struct bpfmaps_probe;
+/* A uprobe of prog on path at file offset off, for pid only. NULL with errno. */
+struct bpfmaps_probe *bpfmaps__uprobe(struct bpf_program *prog, pid_t pid, const char *path,
+				      uint64_t off);
+/*
+ * The same on the target's executable, through /proc/PID/exe (its own file, in its
+ * mount namespace too).
+ */
+struct bpfmaps_probe *bpfmaps__attach_uprobe(struct bpf_program *prog, const struct target *t,
+					     uint64_t off);
+void bpfmaps__probe_destroy(struct bpfmaps_probe *p);
 
 /*
  * The size of the big maps (live objects, stacks, calls in flight) against their

@@ -12,65 +12,55 @@
 #include <unistd.h>
 #include <linux/capability.h>
 
+#include "bpfmaps.h"
 #include "caps.h"
 
 #define CAPS_MAX 2
 
 struct caps_req {
 	enum caps_need need;
-	int cap[CAPS_MAX]; /* all needed; -1 ends */
-	bool admin_covers; /* CAP_SYS_ADMIN stands for them (bpf_capable(), perfmon_capable()) */
-	bool owner_covers; /* euid 0 owns the files: no capability needed for them */
+	int cap[CAPS_MAX];  /* all needed; -1 ends */
+	bool admin_covers;  /* CAP_SYS_ADMIN stands for them (bpf_capable(), perfmon_capable()) */
+	bool owner_covers;  /* euid 0 owns the files: no capability needed for them */
+	int multi;	    /* CAPS_UPROBE: 1 for uprobe_multi links, 0 perf uprobes; else -1 */
 	const char *why;
 };
 
 static const struct caps_req reqs[] = {
-	{CAPS_BPF,
-	 {CAP_BPF, CAP_PERFMON},
-	 true,
-	 false,
-	 "to load BPF programs and maps (tracing programs need both)"},
+	{ .need = CAPS_BPF, .cap = { CAP_BPF, CAP_PERFMON }, .admin_covers = true, .multi = -1,
+	  .why = "to load BPF programs and maps (tracing programs need both)" },
+	/* bpf_uprobe_multi_link_attach(), kernel/trace/bpf_trace.c: the program's load only */
+	{ .need = CAPS_UPROBE, .cap = { CAP_BPF, CAP_PERFMON }, .admin_covers = true, .multi = 1,
+	  .why = "to create uprobes (uprobe_multi links)" },
 	/*
 	 * perf_uprobe_event_init(), kernel/events/core.c: capable(CAP_SYS_ADMIN) since 6.16
 	 * and the stable updates of July 2025 (commit ba677dbe77af, "perf: Revert to
 	 * requiring CAP_SYS_ADMIN for uprobes"); perfmon_capable() from 5.8 until then.
 	 */
-	{CAPS_UPROBE,
-	 {CAP_SYS_ADMIN, -1},
-	 false,
-	 false,
-	 "to create uprobes: kernels since 6.16 (and stable updates since July 2025) create "
-	 "them only for CAP_SYS_ADMIN, CAP_PERFMON is not enough"},
+	{ .need = CAPS_UPROBE, .cap = { CAP_SYS_ADMIN, -1 }, .multi = 0,
+	  .why = "to create uprobes: kernels since 6.16 (and stable updates since July 2025) "
+		 "create perf uprobes only for CAP_SYS_ADMIN, CAP_PERFMON is not enough (perf "
+		 "uprobes here: no uprobe_multi links before 6.6, or LEAKHOUND_UPROBE_CLASSIC)" },
 	/*
 	 * perf_event_open() of a tracepoint wants perfmon_capable() at perf_event_paranoid
 	 * above -1; libbpf reads the event id from tracefs, mode 0700 root.
 	 */
-	{CAPS_TRACEPOINT,
-	 {CAP_PERFMON, CAP_DAC_READ_SEARCH},
-	 true,
-	 true,
-	 "to attach to a kernel tracepoint (its id is in tracefs, readable by root only)"},
+	{ .need = CAPS_TRACEPOINT, .cap = { CAP_PERFMON, CAP_DAC_READ_SEARCH },
+	  .admin_covers = true, .owner_covers = true, .multi = -1,
+	  .why = "to attach to a kernel tracepoint (its id is in tracefs, readable by root "
+		 "only)" },
 	/* ptrace_may_access(): /proc/PID/exe, root, maps, mem, process_vm_readv/writev */
-	{CAPS_PROC,
-	 {CAP_SYS_PTRACE, -1},
-	 false,
-	 false,
-	 "to read another process's /proc/PID/exe, root, maps and memory (and write its "
-	 "sampling rate)"},
+	{ .need = CAPS_PROC, .cap = { CAP_SYS_PTRACE, -1 }, .multi = -1,
+	  .why = "to read another process's /proc/PID/exe, root, maps and memory (and write "
+		 "its sampling rate)" },
 	/* 0400 files of the target's user: /proc/PID/auxv (PIE executables), closed dirs */
-	{CAPS_PROC_PRIVATE,
-	 {CAP_DAC_READ_SEARCH, -1},
-	 false,
-	 false,
-	 "to read another user's /proc/PID/auxv (position-independent executables) and "
-	 "files under directories closed to others"},
+	{ .need = CAPS_PROC_PRIVATE, .cap = { CAP_DAC_READ_SEARCH, -1 }, .multi = -1,
+	  .why = "to read another user's /proc/PID/auxv (position-independent executables) "
+		 "and files under directories closed to others" },
 	/* proc_map_files_get_link(): checkpoint_restore_ns_capable() */
-	{CAPS_MAP_FILES,
-	 {CAP_SYS_ADMIN, -1},
-	 false,
-	 false,
-	 "to open /proc/PID/map_files (a deleted or replaced executable or library; "
-	 "CAP_CHECKPOINT_RESTORE also does)"},
+	{ .need = CAPS_MAP_FILES, .cap = { CAP_CHECKPOINT_RESTORE, -1 }, .admin_covers = true,
+	  .multi = -1,
+	  .why = "to open /proc/PID/map_files (a deleted or replaced executable or library)" },
 };
 
 static const char *const cap_names[] = {
@@ -124,10 +114,16 @@ bool caps_have(int cap)
 	return cap >= 0 && cap < 64 && caps_read_eff(&eff) == 0 && (eff >> cap) & 1;
 }
 
+/* Whether r is the rule here: uprobes take what the kind leakhound uses needs. */
+static bool req_applies(const struct caps_req *r)
+{
+	return r->multi < 0 || r->multi == bpfmaps__uprobe_multi();
+}
+
 static const struct caps_req *req_of(enum caps_need need)
 {
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++)
-		if (reqs[i].need == need)
+		if (reqs[i].need == need && req_applies(&reqs[i]))
 			return &reqs[i];
 	return NULL;
 }
@@ -169,7 +165,7 @@ const char *caps_missing(unsigned needs, enum caps_need *need_out)
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
 		int cap;
 
-		if (!(needs & reqs[i].need))
+		if (!(needs & reqs[i].need) || !req_applies(&reqs[i]))
 			continue;
 		cap = req_missing(&reqs[i], eff);
 		if (cap < 0)

@@ -341,6 +341,8 @@ static int live_load(struct live *l, const struct kern *k, struct check_bpf **sk
 			((uint64_t)major(k->pidns_dev) << 20) | minor(k->pidns_dev);
 		skel->rodata->cfg_pidns_ino = k->pidns_ino;
 	}
+	/* the kind of uprobe trace and the daemon use, so that this one proves theirs */
+	bpfmaps__prepare_uprobes(skel->obj);
 	err = check_bpf__load(skel);
 	if (err)
 		live_fail(l, "load", err, "cannot load the BPF program: %s%s", strerror(-err),
@@ -425,19 +427,17 @@ static uint8_t text_byte(void)
 	return *(const volatile uint8_t *)(uintptr_t)lh_check_target;
 }
 
-static int live_attach(struct live *l, struct check_bpf *skel, struct bpf_link **link)
+static int live_attach(struct live *l, struct check_bpf *skel, struct bpfmaps_probe **link)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts);
 	int err;
 
 	/* pid = ourselves: the probe exists in this process only */
-	*link = bpf_program__attach_uprobe_opts(skel->progs.lh_check_target, getpid(), SELF_EXE,
-						l->off, &opts);
+	*link = bpfmaps__uprobe(skel->progs.lh_check_target, getpid(), SELF_EXE, l->off);
 	if (!*link) {
 		err = -errno;
-		live_fail(l, "attach", err, "cannot attach a uprobe to %s+%#" PRIx64 ": %s%s",
-			  l->exe, l->off, strerror(-err),
-			  caps_perm_err(err) ? "; needs CAP_SYS_ADMIN (or root)" : "");
+		live_fail(l, "attach", err, "cannot attach a uprobe (%s) to %s+%#" PRIx64 ": %s%s",
+			  bpfmaps__uprobe_multi() ? "uprobe_multi link" : "perf event", l->exe,
+			  l->off, strerror(-err), caps_err_hint(err, CAPS_BPF | CAPS_UPROBE));
 		return err;
 	}
 	l->attached = true;
@@ -580,7 +580,7 @@ static int uprobe_events(char **buf, size_t *len)
 static void live_run(struct live *l, const struct kern *k)
 {
 	struct check_bpf *skel = NULL;
-	struct bpf_link *link = NULL;
+	struct bpfmaps_probe *link = NULL;
 	char *ev_before = NULL, *ev_after = NULL;
 	size_t ev_blen = 0, ev_alen = 0;
 	int ev_err;
@@ -597,7 +597,7 @@ static void live_run(struct live *l, const struct kern *k)
 cleanup:
 	if (skel)
 		l->prog_id = prog_id_of(skel->progs.lh_check_target);
-	bpf_link__destroy(link);
+	bpfmaps__probe_destroy(link);
 	l->text[2] = text_byte();
 	check_bpf__destroy(skel);
 	if (l->prog_id)
@@ -639,6 +639,11 @@ static void judge_bpf_caps(struct checklist *cl, const struct privs *p, const st
 	}
 	if (admin)
 		add(cl, "privileges", "CAP_SYS_ADMIN", ST_OK, "held");
+	else if (bpfmaps__uprobe_multi())
+		add(cl, "privileges", "CAP_SYS_ADMIN", ST_NOTE,
+		    "not held; not needed: uprobes are uprobe_multi links here (6.6+), which "
+		    "CAP_BPF and CAP_PERFMON create (only /proc/PID/map_files, for deleted "
+		    "libraries, wants it or CAP_CHECKPOINT_RESTORE)");
 	else if (l->attached)
 		add(cl, "privileges", "CAP_SYS_ADMIN", ST_NOTE,
 		    "not held; not needed: this kernel lets CAP_PERFMON create uprobes");
