@@ -57,10 +57,13 @@ static const struct caps_req reqs[] = {
 	{ .need = CAPS_PROC_PRIVATE, .cap = { CAP_DAC_READ_SEARCH, -1 }, .multi = -1,
 	  .why = "to read another user's /proc/PID/auxv (position-independent executables) "
 		 "and files under directories closed to others" },
-	/* proc_map_files_get_link(): checkpoint_restore_ns_capable() */
-	{ .need = CAPS_MAP_FILES, .cap = { CAP_CHECKPOINT_RESTORE, -1 }, .admin_covers = true,
-	  .multi = -1,
-	  .why = "to open /proc/PID/map_files (a deleted or replaced executable or library)" },
+	/*
+	 * proc_map_files_get_link(): checkpoint_restore_ns_capable(), CAP_SYS_ADMIN too;
+	 * the links are 0400 of the target's user
+	 */
+	{ .need = CAPS_MAP_FILES, .cap = { CAP_CHECKPOINT_RESTORE, CAP_DAC_READ_SEARCH },
+	  .admin_covers = true, .multi = -1,
+	  .why = "to open /proc/PID/map_files (a deleted or replaced library)" },
 };
 
 static const char *const cap_names[] = {

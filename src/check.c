@@ -553,17 +553,26 @@ static uint32_t prog_id_of(const struct bpf_program *prog)
 }
 
 /* After destroy: is the program gone from the kernel? Needs CAP_SYS_ADMIN to ask. */
+/*
+ * A uprobe_multi link lets go of its program after an RCU tasks-trace grace period
+ * (bpf_uprobe_multi_link_dealloc(), kernel/trace/bpf_trace.c), not when its fd closes:
+ * ask for up to 2 s.
+ */
 static int prog_gone(uint32_t id)
 {
 	int fd, err;
 
 	if (!id)
 		return -ENOENT;
-	fd = bpf_prog_get_fd_by_id(id);
-	if (fd >= 0) {
+	for (int i = 0; i < 200; i++) {
+		fd = bpf_prog_get_fd_by_id(id);
+		if (fd < 0)
+			break;
 		close(fd);
-		return 0;
+		usleep(10000);
 	}
+	if (fd >= 0)
+		return 0;
 	err = -errno;
 	return err == -ENOENT ? 1 : err;
 }

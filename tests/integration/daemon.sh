@@ -545,7 +545,7 @@ check('hostPID: true', pod.get('hostPID') is True)
 c = (pod.get('containers') or [{}])[0]
 sc = c.get('securityContext', {})
 caps = sc.get('capabilities', {})
-want = {'BPF', 'PERFMON', 'SYS_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH'}  # docs/SECURITY.md
+want = {'BPF', 'PERFMON', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'CHECKPOINT_RESTORE'}  # docs/SECURITY.md
 check('capabilities: drop ALL, add %s' % sorted(caps.get('add', [])), caps.get('drop') == ['ALL'] and set(caps.get('add', [])) == want, caps)
 check('not privileged, no privilege escalation', sc.get('privileged') is False and sc.get('allowPrivilegeEscalation') is False)
 lim = c.get('resources', {}).get('limits', {})

@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # leakhound with capabilities instead of full root (docs/SECURITY.md), against fixtures
 # of the newest Go release, one running as root and the others as nobody:
-#  - the minimal sets work: trace (as uid 0 with only CAP_BPF, CAP_PERFMON,
-#    CAP_SYS_ADMIN and CAP_SYS_PTRACE in its bounding set) on another user's process
-#    prints reports, writes the target's MemProfileRate (the target, ending while
-#    traced, prints the rate leakhound set) and restores it (one that outlives the
-#    trace prints 0); --no-write writes nothing (it prints 0 though traced to its end);
-#    trace as a non-root user with those capabilities ambient; goroutines with
-#    CAP_SYS_PTRACE alone; the daemon with the set scripts/deploy gives it (the
-#    systemd unit's bounding set, the same as the DaemonSet's): HTTP, snapshot
+#  - what uprobes need here, from leakhound check's live test without CAP_SYS_ADMIN:
+#    uprobe_multi links (6.6+) only CAP_BPF and CAP_PERFMON, perf uprobes (kernels
+#    without those, or LEAKHOUND_UPROBE_CLASSIC) CAP_SYS_ADMIN since 6.16 and the 2025
+#    backports; the minimal set follows, and check passes with it;
+#  - the minimal set works: trace as uid 0 with only those in its bounding set, on
+#    another user's process, prints reports, writes the target's MemProfileRate (the
+#    target, ending while traced, prints the rate leakhound set) and restores it (one
+#    that outlives the trace prints 0); --no-write writes nothing (it prints 0 though
+#    traced to its end); trace as a non-root user with those capabilities ambient;
+#    goroutines with CAP_SYS_PTRACE alone; the daemon with the set scripts/deploy gives
+#    it (the systemd unit's bounding set, the same as the DaemonSet's): HTTP, snapshot
 #    directory, the OOM tracepoint (no warning), tracing, exit 0 on SIGTERM and its
 #    programs gone; with --no-write a target traced to its end saw no write;
 #  - each capability missing: one error line naming it, a non-zero exit, nothing left
-#    loaded (lh_* programs that appeared during the run and no process holds) and no
-#    uprobe_events line: CAP_SYS_PTRACE, CAP_SYS_ADMIN (uprobes on this kernel, when
-#    it asks for it), CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH (another user's PIE);
-#    the daemon without CAP_SYS_ADMIN stops at the first target, naming it, its
-#    programs gone; as a non-root user without CAP_DAC_READ_SEARCH the daemon warns
-#    that the OOM tracepoint needs it;
+#    loaded (lh_* programs loaded as nobody, who runs these) and no uprobe_events line:
+#    CAP_SYS_PTRACE, CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH (another user's PIE),
+#    CAP_SYS_ADMIN for perf uprobes where they need it; the daemon, perf uprobes,
+#    without CAP_SYS_ADMIN stops at the first target, naming it, its programs gone; as
+#    a non-root user without CAP_DAC_READ_SEARCH the daemon warns that the OOM
+#    tracepoint needs it;
 #  - exposure: the daemon listens on 127.0.0.1:6065 without --listen, on loopback with
 #    a port alone, and warns when it listens beyond loopback without a token (the
 #    token itself, oversized and slow requests: tests/integration/http.sh, daemon.sh).
@@ -108,7 +111,19 @@ left_behind() { # sets $left; 0 when some are still loaded after 5 s
 }
 
 # ---- the minimal set: trace ----
-MIN=bpf,perfmon,sys_admin,sys_ptrace
+# What this kernel asks of a uprobe: leakhound check's live test without CAP_SYS_ADMIN,
+# with uprobe_multi links (used where the kernel has them, 6.6+) and with perf uprobes
+$(as_nobody bpf,perfmon) "$L" check > "$tmp/multi.check" 2>&1
+LEAKHOUND_UPROBE_CLASSIC=1 $(as_nobody bpf,perfmon) "$L" check > "$tmp/classic.check" 2>&1
+if grep -q '^  ok       attach' "$tmp/multi.check"; then
+	MIN=bpf,perfmon,sys_ptrace
+else
+	MIN=bpf,perfmon,sys_admin,sys_ptrace
+fi
+echo "uprobes without CAP_SYS_ADMIN: $(grep -m1 -E '^  [A-Za-z]+ +attach' "$tmp/multi.check"); perf uprobes: $(grep -m1 -E '^  [A-Za-z]+ +attach' "$tmp/classic.check" | cut -c1-100); the minimal set: $MIN"
+$(as_nobody $MIN) "$L" check > "$tmp/min.check" 2>&1
+check "check as uid $NOBODY with $MIN alone: leakhound can run here (rc=$?)" \
+	grep -q '^leakhound can run here' "$tmp/min.check"
 ev_before=$(our_uprobes)
 # A: another user's process, ends while traced: the rate leakhound set
 start_fixture leaky-default nobody "$tmp/a.fix" -duration 3s -churn 0 -rate 1048576
@@ -179,10 +194,10 @@ check "goroutines, uid 0 with CAP_SYS_PTRACE only, another user's process: exit 
 # ---- each capability missing: one line naming it, non-zero, nothing left ----
 # As nobody with the capabilities ambient, on root's processes (which hold every
 # capability: another user's for ptrace), so that what it loads is told by its uid.
-missing() { # what caps want-cap pid [command...]
+missing() { # what caps want-cap pid [command...]; $menv: environment for it
 	local what=$1 caps=$2 want=$3 pid=$4 rc
 	shift 4
-	$(as_nobody "$caps") "$L" "$@" -p "$pid" > "$tmp/m.out" 2> "$tmp/m.err"
+	env ${menv:-} $(as_nobody "$caps") "$L" "$@" -p "$pid" > "$tmp/m.out" 2> "$tmp/m.err"
 	rc=$?
 	local line
 	line=$(grep -m1 "error: .*missing $want, needed " "$tmp/m.err")
@@ -201,13 +216,13 @@ missing "trace without CAP_SYS_PTRACE" bpf,perfmon,sys_admin CAP_SYS_PTRACE "$rp
 missing "goroutines without CAP_SYS_PTRACE" "" CAP_SYS_PTRACE "$rpid" goroutines
 missing "trace without CAP_BPF" perfmon,sys_ptrace CAP_BPF "$rpid" "${trace_args[@]}"
 missing "trace without CAP_PERFMON" bpf,sys_ptrace CAP_PERFMON "$rpid" "${trace_args[@]}"
-# CAP_SYS_ADMIN: what this kernel asks of a uprobe (leakhound check's live test knows)
-$(as_nobody bpf,perfmon,sys_ptrace) "$L" check > "$tmp/noadmin.check" 2>&1
-if grep -q '^  MISSING  CAP_SYS_ADMIN' "$tmp/noadmin.check"; then
-	missing "trace without CAP_SYS_ADMIN (uprobes on this kernel)" bpf,perfmon,sys_ptrace \
-		CAP_SYS_ADMIN "$rpid" "${trace_args[@]}"
+# CAP_SYS_ADMIN, where uprobes need it: perf uprobes since 6.16 and the 2025 backports
+# (kernels without uprobe_multi links; here by LEAKHOUND_UPROBE_CLASSIC)
+if grep -q '^  MISSING  CAP_SYS_ADMIN' "$tmp/classic.check"; then
+	menv=LEAKHOUND_UPROBE_CLASSIC=1 missing "trace, perf uprobes, without CAP_SYS_ADMIN" \
+		bpf,perfmon,sys_ptrace CAP_SYS_ADMIN "$rpid" "${trace_args[@]}"
 else
-	skip "trace without CAP_SYS_ADMIN: this kernel lets CAP_PERFMON create uprobes"
+	skip "trace, perf uprobes, without CAP_SYS_ADMIN: this kernel lets CAP_PERFMON create them"
 fi
 start_fixture basic-pie root "$tmp/p.fix" -d 20s
 ppid_=$fpid
@@ -282,9 +297,10 @@ check_rate "... which, traced to its end, saw no write" "$tmp/n.fix" 0
 kill -TERM "$dpid4"
 wait "$dpid4"
 
-# without CAP_SYS_ADMIN (when uprobes need it): stops at the first target, naming it
-if grep -q '^  MISSING  CAP_SYS_ADMIN' "$tmp/noadmin.check"; then
-	$(as_root bpf,perfmon,sys_ptrace) "$L" "${dflags[@]}" --no-snapshots > "$tmp/d2.out" 2> "$tmp/d2.err" &
+# perf uprobes without CAP_SYS_ADMIN (when they need it): stops at the first target,
+# naming it
+if grep -q '^  MISSING  CAP_SYS_ADMIN' "$tmp/classic.check"; then
+	LEAKHOUND_UPROBE_CLASSIC=1 $(as_root bpf,perfmon,sys_ptrace) "$L" "${dflags[@]}" --no-snapshots > "$tmp/d2.out" 2> "$tmp/d2.err" &
 	dpid2=$!
 	pids+=("$dpid2")
 	port=$(daemon_up "$tmp/d2.out" "$dpid2")
@@ -293,13 +309,13 @@ if grep -q '^  MISSING  CAP_SYS_ADMIN' "$tmp/noadmin.check"; then
 	wait "$dpid2"
 	rc=$?
 	line=$(grep -m1 'daemon: stopping: missing CAP_SYS_ADMIN' "$tmp/d2.err")
-	check "daemon without CAP_SYS_ADMIN: stops, exit $rc (non-zero), naming it: ${line#*error: }" \
+	check "daemon, perf uprobes, without CAP_SYS_ADMIN: stops, exit $rc (non-zero), naming it: ${line#*error: }" \
 		[ $rc != 0 -a -n "$line" ]
 	check "... it held programs before ($(wc -l < "$tmp/d2.ids"))" [ -s "$tmp/d2.ids" ]
 	check "... all gone" wait_progs_gone "$tmp/d2.ids"
 	kill "$fpid" 2> /dev/null
 else
-	skip "daemon without CAP_SYS_ADMIN: this kernel lets CAP_PERFMON create uprobes"
+	skip "daemon, perf uprobes, without CAP_SYS_ADMIN: this kernel lets CAP_PERFMON create them"
 fi
 
 # as nobody: the OOM tracepoint's id is in tracefs (root only) without CAP_DAC_READ_SEARCH
