@@ -24,8 +24,6 @@ enum caps_need {
 int caps_read_eff(uint64_t *caps);
 /* 1 in the initial user namespace (where capabilities grant BPF), 0 not, -1 unknown. */
 int caps_init_userns(void);
-/* Whether this process holds capability cap now (false when it cannot tell). */
-bool caps_have(int cap);
 /* Why a need takes what it takes: "to create uprobes: ...". */
 const char *caps_why(enum caps_need need);
 /*

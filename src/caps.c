@@ -110,13 +110,6 @@ int caps_init_userns(void)
 	return inside == 0 && outside == 0 && count == 4294967295UL;
 }
 
-bool caps_have(int cap)
-{
-	uint64_t eff;
-
-	return cap >= 0 && cap < 64 && caps_read_eff(&eff) == 0 && (eff >> cap) & 1;
-}
-
 /* Whether r is the rule here: uprobes take what the kind leakhound uses needs. */
 static bool req_applies(const struct caps_req *r)
 {
