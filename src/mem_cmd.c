@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "commands.h"
 #include "jsonout.h"
 #include "log.h"
@@ -124,10 +125,9 @@ static struct target *open_target(pid_t pid)
 	if (t)
 		return t;
 	err = errno;
-	if (err == EACCES || err == EPERM)
-		log_err("process %d: %s: leakhound mem needs root or CAP_SYS_PTRACE (it reads "
-			"/proc/PID/mem)",
-			pid, strerror(err));
+	if (caps_perm_err(err))
+		log_err("process %d: %s; %s", pid, strerror(err),
+			caps_hint(CAPS_PROC | CAPS_PROC_PRIVATE));
 	else
 		log_err("process %d: %s", pid, gobin_strerror(err));
 	return NULL;
