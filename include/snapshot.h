@@ -52,6 +52,19 @@ void snap_opts_default(struct snap_opts *o, const char *dir);
  * not, -EINVAL for a bad value (logged). val is NULL for no-snapshots.
  */
 int snap_opt(struct snap_opts *o, const char *name, const char *val);
+/*
+ * The snapshot options' entries of a getopt_long table (<getopt.h>), every one
+ * returning val: the caller hands them to snap_opt() by name.
+ */
+#define SNAP_LONG_OPTIONS(val)                                 \
+	{ "snapshot-dir", required_argument, NULL, val },      \
+	{ "no-snapshots", no_argument, NULL, val },            \
+	{ "snap-rss-rate", required_argument, NULL, val },     \
+	{ "snap-cgroup", required_argument, NULL, val },       \
+	{ "snap-goroutines", required_argument, NULL, val },   \
+	{ "snap-interval", required_argument, NULL, val },     \
+	{ "snap-keep", required_argument, NULL, val },         \
+	{ "snap-max-mb", required_argument, NULL, val }
 /* The options' lines for a command's --help. */
 extern const char snap_help[];
 

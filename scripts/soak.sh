@@ -17,20 +17,14 @@ need_root soak
 mkdir -p "$OUTPUT/test-output"
 series="$OUTPUT/test-output/soak-rss.tsv"
 
-newest=$(fixtures | awk '$3 == "steady" { print $2 }' | sort -V | tail -1)
-fx() { fixtures | awk -v r="$newest" -v f="$1" -v v="$2" '$2 == r && $3 == f && $4 == v { print $1; exit }'; }
-for f in gorgrow steady; do cp "$(fx "$f" default)" "$tmp/soak-$f"; done
+newest=$(newest_release)
+for f in gorgrow steady; do cp "$(fixture_of "$newest" "$f" default)" "$tmp/soak-$f"; done
 
 "$LEAKHOUND" daemon --foreground --listen 127.0.0.1:0 -i 2 --snapshot-dir "$tmp/snaps" \
 	--include-exe "$tmp/soak-*" > "$tmp/d.out" 2> "$tmp/d.err" &
 dp=$!
 pids+=("$dp")
-port=
-for _ in $(seq 100); do
-	port=$(sed -n 's|^leakhound daemon: listening on http://127\.0\.0\.1:\([0-9]*\)/$|\1|p' "$tmp/d.out")
-	[ -n "$port" ] && break
-	sleep 0.1
-done
+port=$(daemon_port "$tmp/d.out")
 [ -n "$port" ] || { fail "soak: the daemon did not start ($(tail -1 "$tmp/d.err"))"; finish; }
 
 # the long-lived ones, bounded (a target that leaks makes the daemon's own data about

@@ -377,14 +377,7 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 		{ "no-goroutines", no_argument, NULL, 'G' },
 		{ "budget", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "snapshot-dir", required_argument, NULL, 'S' },
-		{ "no-snapshots", no_argument, NULL, 'S' },
-		{ "snap-rss-rate", required_argument, NULL, 'S' },
-		{ "snap-cgroup", required_argument, NULL, 'S' },
-		{ "snap-goroutines", required_argument, NULL, 'S' },
-		{ "snap-interval", required_argument, NULL, 'S' },
-		{ "snap-keep", required_argument, NULL, 'S' },
-		{ "snap-max-mb", required_argument, NULL, 'S' },
+		SNAP_LONG_OPTIONS('S'),
 		{},
 	};
 	const char *config = NULL;

@@ -115,14 +115,7 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "max-map-mb", required_argument, NULL, 'm' },
-		{ "snapshot-dir", required_argument, NULL, 'S' },
-		{ "no-snapshots", no_argument, NULL, 'S' },
-		{ "snap-rss-rate", required_argument, NULL, 'S' },
-		{ "snap-cgroup", required_argument, NULL, 'S' },
-		{ "snap-goroutines", required_argument, NULL, 'S' },
-		{ "snap-interval", required_argument, NULL, 'S' },
-		{ "snap-keep", required_argument, NULL, 'S' },
-		{ "snap-max-mb", required_argument, NULL, 'S' },
+		SNAP_LONG_OPTIONS('S'),
 		{},
 	};
 	int li = 0;

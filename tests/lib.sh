@@ -28,6 +28,28 @@ fixtures() {
 	cat "$FIXTURES/manifest.tsv"
 }
 
+# The fixture built by a release for a variant: its path, or nothing.
+fixture_of() { # release fixture variant
+	fixtures | awk -v r="$1" -v f="$2" -v v="$3" '$2 == r && $3 == f && $4 == v { print $1; exit }'
+}
+# The newest release the fixtures were built with.
+newest_release() {
+	fixtures | awk '{ print $2 }' | sort -uV | tail -1
+}
+
+# The port of a `leakhound daemon --foreground --listen 127.0.0.1:0` whose stdout goes
+# to file: waits up to 10 s for its "listening on" line; nothing when it never comes.
+daemon_port() { # stdout-file
+	local port
+	for _ in $(seq 100); do
+		port=$(sed -n 's|^leakhound daemon: listening on http://127\.0\.0\.1:\([0-9]*\)/$|\1|p' \
+			"$1" 2> /dev/null)
+		[ -n "$port" ] && { echo "$port"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+
 # tracefs, where uprobe_events lives: some machines boot without it mounted.
 if [ ! -e /sys/kernel/tracing/uprobe_events ] && [ "$(id -u)" = 0 ]; then
 	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true

@@ -18,13 +18,10 @@ cd "$(dirname "$0")/../.."
 setup_tmp
 need_root dying
 
-newest=$(fixtures | awk '$3 == "oomer" { print $2 }' | sort -V | tail -1)
-fx() { # fixture variant
-	fixtures | awk -v r="$newest" -v f="$1" -v v="$2" '$2 == r && $3 == f && $4 == v { print $1; exit }'
-}
-oomer=$(fx oomer default)
-steady=$(fx steady default)
-execer=$(fx execer default)
+newest=$(newest_release)
+oomer=$(fixture_of "$newest" oomer default)
+steady=$(fixture_of "$newest" steady default)
+execer=$(fixture_of "$newest" execer default)
 crashed() { grep -qE 'Segmentation|Aborted|AddressSanitizer|core dumped|double free' "$1"; }
 
 # ---- trace, killed at every stage ----
@@ -116,12 +113,7 @@ cp "$steady" "$tmp/short"
 	--include-exe "$tmp/steady-d" --include-exe "$tmp/short" > "$tmp/d.out" 2> "$tmp/d.err" &
 dp=$!
 pids+=("$dp")
-port=
-for _ in $(seq 100); do
-	port=$(sed -n 's|^leakhound daemon: listening on http://127\.0\.0\.1:\([0-9]*\)/$|\1|p' "$tmp/d.out")
-	[ -n "$port" ] && break
-	sleep 0.1
-done
+port=$(daemon_port "$tmp/d.out")
 targets() { curl -s "http://127.0.0.1:$port/api/v1/targets"; }
 "$tmp/steady-d" -mode churn -duration 20s > /dev/null 2>&1 &
 tp=$!

@@ -22,13 +22,10 @@ cd "$(dirname "$0")/../.."
 setup_tmp
 need_root overload
 
-newest=$(fixtures | awk '$3 == "gcstress" { print $2 }' | sort -V | tail -1)
-fx() { # fixture variant
-	fixtures | awk -v r="$newest" -v f="$1" -v v="$2" '$2 == r && $3 == f && $4 == v { print $1; exit }'
-}
-gcstress=$(fx gcstress default)
-leaky=$(fx leaky default)
-steady=$(fx steady default)
+newest=$(newest_release)
+gcstress=$(fixture_of "$newest" gcstress default)
+leaky=$(fixture_of "$newest" leaky default)
+steady=$(fixture_of "$newest" steady default)
 last_json() { tail -1 "$1"; }
 jq_() { # file python-expression-on-d (the last JSON line)
 	tail -1 "$1" | python3 -c "import json,sys; d=json.load(sys.stdin); print($2)" 2> /dev/null
@@ -75,7 +72,7 @@ check "overload: full speed: the target's own checks hold" grep -q '^ok gcstress
 
 # ---- the daemon ----
 start_daemon() { # name [env...] -- [daemon options...]
-	local name=$1 port=
+	local name=$1 port
 	shift
 	local envs=()
 	while [ "$1" != -- ]; do envs+=("$1"); shift; done
@@ -84,11 +81,7 @@ start_daemon() { # name [env...] -- [daemon options...]
 		"$@" > "$tmp/$name.out" 2> "$tmp/$name.err" &
 	pids+=($!)
 	echo $! > "$tmp/$name.pid"
-	for _ in $(seq 100); do
-		port=$(sed -n 's|^leakhound daemon: listening on http://127\.0\.0\.1:\([0-9]*\)/$|\1|p' "$tmp/$name.out")
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
+	port=$(daemon_port "$tmp/$name.out")
 	echo "$port" > "$tmp/$name.port"
 }
 cp "$gcstress" "$tmp/gcstress-d"

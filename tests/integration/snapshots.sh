@@ -240,12 +240,7 @@ if cg=$(make_cgroup "leakhound-test-$$-daemon" $((160 << 20))); then
 		--snapshot-dir "$tmp/dsnap" --snap-rss-rate 0 --snap-cgroup 0 > "$tmp/d.out" 2> "$tmp/d.err" &
 	dpid=$!
 	pids+=("$dpid")
-	port=
-	for _ in $(seq 100); do
-		port=$(sed -n 's|^leakhound daemon: listening on http://127\.0\.0\.1:\([0-9]*\)/$|\1|p' "$tmp/d.out")
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
+	port=$(daemon_port "$tmp/d.out")
 	(echo $BASHPID > "$cg/cgroup.procs" && exec "$tmp/oomer-d" -wait -rate 80) > "$tmp/d.target" 2>&1 &
 	tpid=$!
 	pids+=("$tpid")
