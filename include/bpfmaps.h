@@ -39,6 +39,16 @@ bool lh_stat_loses_data(int i);
  * process; LEAKHOUND_UPROBE_CLASSIC in the environment forces perf uprobes.
  */
 bool bpfmaps__uprobe_multi(void);
+/* enum bpf_attach_type values newer than Debian 12's <linux/bpf.h> (Linux 6.6, 6.13) */
+#define LH_BPF_TRACE_UPROBE_MULTI   48
+#define LH_BPF_TRACE_UPROBE_SESSION 57
+/*
+ * bpf(BPF_LINK_CREATE) of a uprobe_multi link of type (multi or session) of prog on
+ * path at n offsets (cookies may be NULL), for pid only: the link's fd, or -errno.
+ * Made with the bpf(2) command itself: Debian 12's libbpf 1.1 has no API for it.
+ */
+int bpfmaps__uprobe_multi_link(struct bpf_program *prog, uint32_t type, const char *path,
+			       pid_t pid, const uint64_t *offs, const uint64_t *cookies, int n);
 /*
  * Makes every program of obj a uprobe_multi program when those are used: between its
  * open and its load (a program loaded for them cannot be attached as a perf uprobe).

@@ -67,9 +67,8 @@ int bpfmaps__sum_stats(struct bpf_map *stats, uint64_t out[LH_STAT__COUNT])
 	return err;
 }
 
-/* enum bpf_attach_type and bpf_cmd values newer than Debian 12's <linux/bpf.h> (6.6) */
-#define LH_BPF_TRACE_UPROBE_MULTI 48
-#define LH_BPF_LINK_CREATE	  28
+/* bpf_cmd value for a link newer than Debian 12's <linux/bpf.h> (6.6) can describe */
+#define LH_BPF_LINK_CREATE 28
 
 struct bpfmaps_probe {
 	struct bpf_link *link; /* a perf uprobe */
@@ -105,9 +104,10 @@ void bpfmaps__prepare_uprobes(struct bpf_object *obj)
 		bpf_program__set_expected_attach_type(p, LH_BPF_TRACE_UPROBE_MULTI);
 }
 
-/* bpf(BPF_LINK_CREATE) of a uprobe_multi link: union bpf_attr's link_create (6.6). */
-static int uprobe_multi(struct bpf_program *prog, const char *path, pid_t pid, uint64_t off)
+int bpfmaps__uprobe_multi_link(struct bpf_program *prog, uint32_t type, const char *path,
+			       pid_t pid, const uint64_t *offs, const uint64_t *cookies, int n)
 {
+	/* union bpf_attr's link_create for uprobe_multi (Linux 6.6) */
 	struct {
 		__u32 prog_fd, target_fd, attach_type, flags;
 		struct {
@@ -119,10 +119,11 @@ static int uprobe_multi(struct bpf_program *prog, const char *path, pid_t pid, u
 
 	memset(&a, 0, sizeof(a));
 	a.prog_fd = bpf_program__fd(prog);
-	a.attach_type = LH_BPF_TRACE_UPROBE_MULTI;
+	a.attach_type = type;
 	a.uprobe_multi.path = (uintptr_t)path;
-	a.uprobe_multi.offsets = (uintptr_t)&off;
-	a.uprobe_multi.cnt = 1;
+	a.uprobe_multi.offsets = (uintptr_t)offs;
+	a.uprobe_multi.cookies = (uintptr_t)cookies;
+	a.uprobe_multi.cnt = n;
 	a.uprobe_multi.pid = pid;
 	fd = syscall(__NR_bpf, LH_BPF_LINK_CREATE, &a, sizeof(a));
 	return fd < 0 ? -errno : fd;
@@ -139,7 +140,8 @@ struct bpfmaps_probe *bpfmaps__uprobe(struct bpf_program *prog, pid_t pid, const
 		return NULL;
 	p->fd = -1;
 	if (bpfmaps__uprobe_multi()) {
-		p->fd = uprobe_multi(prog, path, pid, off);
+		p->fd = bpfmaps__uprobe_multi_link(prog, LH_BPF_TRACE_UPROBE_MULTI, path, pid,
+						   &off, NULL, 1);
 		if (p->fd < 0)
 			err = p->fd;
 	} else {
