@@ -78,7 +78,8 @@ sleep_at() { # p
 	local np
 	for _ in $(seq 50); do
 		echo $(($1 - 1)) > /proc/sys/kernel/ns_last_pid
-		sleep 30 &
+		# its output elsewhere: $(sleep_at ...) returns without waiting for it
+		sleep 30 > /dev/null 2>&1 &
 		np=$!
 		[ "$np" = "$1" ] && { echo "$np"; return 0; }
 		kill "$np"
