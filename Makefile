@@ -150,6 +150,8 @@ test-long: all $(DRIVER_BINS)
 
 # libFuzzer targets (clang, ASan + UBSan): `make fuzz` builds them and runs each for
 # FUZZ_SECONDS on a corpus seeded with the test fixtures; `make fuzz-build` only builds.
+# fuzz_gomem serves target memory from its input: it brings its own src/target.c
+# (docs/FUZZING.md).
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 300
@@ -161,7 +163,9 @@ fuzz-build: $(FUZZ_BINS)
 $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SKELS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(INCLUDES) $< $(LIB_SRCS) $(LIBS) -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(INCLUDES) $< \
+		$(if $(filter fuzz_gomem,$*),$(filter-out src/target.c,$(LIB_SRCS)),$(LIB_SRCS)) \
+		$(LIBS) -o $@
 
 fuzz: fuzz-build
 	$(Q)for f in $(FUZZ_BINS); do OUTPUT=$(OUTPUT) tests/fuzz/run.sh $$f $(FUZZ_SECONDS) || exit 1; done
