@@ -57,8 +57,7 @@ static const char *kind_of(const char *path, bool exe)
 	return "other";
 }
 
-/* Every function of the allocator in eb: address, probe site, aliases. */
-static void resolve(struct elfbin *eb, struct calloc_info *ci)
+void callocs__resolve(struct elfbin *eb, struct calloc_info *ci)
 {
 	for (int i = 0; i < CFN__COUNT; i++) {
 		struct calloc_fn *f = &ci->fn[i];
@@ -224,7 +223,7 @@ int callocs__find(pid_t pid, struct calloc_info *ci)
 		return -ENOENT;
 	if (elfbin__build_id(eb))
 		snprintf(ci->build_id, sizeof(ci->build_id), "%s", elfbin__build_id(eb));
-	resolve(eb, ci);
+	callocs__resolve(eb, ci);
 	elfbin__free(eb);
 	return 0;
 }

@@ -14,6 +14,11 @@ mkdir -p "$corpus"
 if [ -f "$OUTPUT/fixtures/manifest.tsv" ]; then
 	while read -r bin _; do cp -n "$bin" "$corpus/" 2>/dev/null || true; done < "$OUTPUT/fixtures/manifest.tsv"
 fi
+if [ "$name" = fuzz_gobin ]; then
+	# a C library: the allocator's functions and their probe sites (callocs)
+	libc=$(ldd "$fuzzer" | awk '$1 ~ /^libc\.so/ { print $3 }')
+	[ -f "$libc" ] && cp -n "$libc" "$corpus/" 2> /dev/null
+fi
 if [ "$name" = fuzz_gomem ]; then
 	# a real Go binary for symbols and offsets, and its memory recorded from live
 	# processes as seeds (tests/fuzz/fuzz_gomem.c)
