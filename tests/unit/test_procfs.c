@@ -74,7 +74,7 @@ static int path_column(void *addr)
 static void test_long_path(void)
 {
 	const char *fake = "10000-20000 r--p 00000000 00:00 0 x";
-	struct target t = { .pid = getpid(), .mem_fd = -1 };
+	struct target t = {.pid = getpid(), .mem_fd = -1};
 	char dir[] = "/tmp/lh-procfs-XXXXXX", path[1024], to[1024];
 	struct target_range *r = NULL;
 	size_t n = 0, len;
@@ -119,7 +119,8 @@ static void test_long_path(void)
 		fake_seen |= r[i].start <= 0x10000 && r[i].end >= 0x20000;
 		real_seen |= r[i].start <= (uintptr_t)p && r[i].end >= (uintptr_t)p + 4096;
 	}
-	CHECK(real_seen && !fake_seen, "long path: the mapping is a range, the rest of its path not");
+	CHECK(real_seen && !fake_seen,
+	      "long path: the mapping is a range, the rest of its path not");
 	free(r);
 	unlink(to);
 out:
