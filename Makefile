@@ -155,18 +155,27 @@ test-long: all $(DRIVER_BINS)
 
 # libFuzzer targets (clang, ASan + UBSan): `make fuzz` builds them and runs each for
 # FUZZ_SECONDS on a corpus seeded with the test fixtures; `make fuzz-build` only builds.
+# The modules are compiled once, instrumented, for every target (docs/FUZZING.md);
+# fuzz_gomem serves target memory from its input: it brings its own src/target.c.
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_OBJS := $(patsubst src/%.c,$(OUTPUT)/fuzz/obj/%.o,$(LIB_SRCS))
 FUZZ_SECONDS ?= 300
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DLEAKHOUND_VERSION='"$(VERSION)"' \
-	       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+	       -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 fuzz-build: $(FUZZ_BINS)
 
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SKELS)
-	$(call msg,FUZZ,$@)
+$(OUTPUT)/fuzz/obj/%.o: src/%.c $(SKELS)
+	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(INCLUDES) $< $(LIB_SRCS) $(LIBS) -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP $(INCLUDES) -c $< -o $@
+
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(INCLUDES) $< \
+		$(if $(filter fuzz_gomem,$*),$(filter-out %/target.o,$(FUZZ_OBJS)),$(FUZZ_OBJS)) \
+		$(LIBS) -o $@
 
 fuzz: fuzz-build
 	$(Q)for f in $(FUZZ_BINS); do OUTPUT=$(OUTPUT) tests/fuzz/run.sh $$f $(FUZZ_SECONDS) || exit 1; done
@@ -205,4 +214,4 @@ clean:
 	$(Q)rm -rf $(OUTPUT)
 
 -include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tests/drivers/*.d \
-	$(OUTPUT)/tools/*.d)
+	$(OUTPUT)/tools/*.d $(OUTPUT)/fuzz/obj/*.d)

@@ -87,4 +87,15 @@ struct target_iov {
  */
 size_t target__readv(struct target *t, struct target_iov *iov, size_t n);
 
+/* A readable part of the target's address space. */
+struct target_range {
+	uint64_t start, end;
+};
+
+/*
+ * The readable ranges of /proc/PID/maps in address order, adjacent ones merged, into a
+ * malloc'd array. -ESRCH when the process is gone, -ENOMEM.
+ */
+int target__ranges(struct target *t, struct target_range **r, size_t *n);
+
 #endif

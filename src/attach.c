@@ -14,35 +14,21 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "procfs.h"
 #include "target.h"
 
 bool attach__alive(const struct target *t)
 {
+	struct procfs_stat st;
 	char path[64], buf[1024];
-	unsigned long long st = 0;
-	const char *p;
-	ssize_t n;
-	int fd;
 
 	if (kill(t->pid, 0) && errno == ESRCH)
 		return false;
 	snprintf(path, sizeof(path), "/proc/%d/stat", t->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	/* field 22 (starttime) after the parenthesised comm, which may hold spaces */
-	p = strrchr(buf, ')');
-	for (int field = 3; p && field <= 22; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &st) != 1)
+	if (procfs_read(path, buf, sizeof(buf)) <= 0 || procfs_parse_stat(buf, &st))
 		return false;
 	/* a zombie keeps its stat: no threads left to run Go code either way */
-	if (st != t->start_time || strstr(buf, ") Z "))
+	if (st.start_time != t->start_time || st.state == 'Z' || st.state == 'X')
 		return false;
 	return !attach__execed(t);
 }

@@ -23,6 +23,7 @@
 
 #include "bpfmaps.h"
 #include "cheap.h"
+#include "procfs.h"
 #include "target.h"
 
 #include "cheap.skel.h"
@@ -143,18 +144,15 @@ static uint64_t runtime_addr(pid_t pid, const char *path, uint64_t off)
 	if (!f)
 		return 0;
 	while (!addr && fgets(line, sizeof(line), f)) {
-		unsigned long long start, end, moff;
-		char perms[8];
-		int pos = 0;
+		struct procfs_map m;
 
-		if (sscanf(line, "%llx-%llx %7s %llx %*x:%*x %*u %n", &start, &end, perms, &moff,
-			   &pos) != 4 || !pos)
+		if (procfs_parse_maps_line(line, &m))
 			continue;
 		line[strcspn(line, "\n")] = '\0';
-		if (perms[2] != 'x' || strcmp(line + pos, path))
+		if (!m.exec || strcmp(m.path, path))
 			continue;
-		if (off >= moff && off - moff < end - start)
-			addr = start + (off - moff);
+		if (off >= m.offset && off - m.offset < m.end - m.start)
+			addr = m.start + (off - m.offset);
 	}
 	fclose(f);
 	return addr;

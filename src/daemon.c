@@ -280,7 +280,8 @@ static int config_item(struct daemon_opts *o, const cJSON *v)
 	}
 	if (!strcmp(k, "max_targets")) {
 		err = config_num(v, k, 1, LH_GOHEAP_MAX_TARGETS, &x);
-		o->max_targets = x;
+		if (!err)
+			o->max_targets = x;
 		return err;
 	}
 	if (!strcmp(k, "max_cpu")) {
@@ -291,28 +292,52 @@ static int config_item(struct daemon_opts *o, const cJSON *v)
 		return config_num(v, k, 8, 16 * BPFMAPS_BUILTIN_MB, &o->max_map_mb);
 	if (!strcmp(k, "rate")) {
 		err = config_num(v, k, 1, 1 << 30, &x);
-		o->rate = x;
+		if (!err)
+			o->rate = x;
 		return err;
 	}
 	if (!strcmp(k, "cgo_rate")) {
 		err = config_num(v, k, 0, UINT32_MAX, &x);
-		o->cgo_rate = x;
+		if (!err)
+			o->cgo_rate = x;
 		return err;
 	}
 	if (!strcmp(k, "budget")) {
 		err = config_num(v, k, 0, UINT32_MAX, &x);
-		o->budget = x;
+		if (!err)
+			o->budget = x;
 		return err;
 	}
 	log_err("config: unknown setting \"%s\" (docs/DAEMON.md lists them)", k);
 	return -EINVAL;
 }
 
+int daemon_config_parse(struct daemon_opts *o, const char *text, const char *name)
+{
+	const cJSON *v;
+	int err;
+
+	cJSON_Delete(config_doc); /* the options of a document parsed before go with it */
+	config_doc = text ? cJSON_Parse(text) : NULL;
+	if (!text)
+		return 0;
+	if (!config_doc || !cJSON_IsObject(config_doc)) {
+		log_err("config %s: not a JSON object (error near byte %td)", name,
+			config_doc ? 0 : cJSON_GetErrorPtr() - text);
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(v, config_doc) {
+		err = config_item(o, v);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int load_config(struct daemon_opts *o, const char *path)
 {
 	char *text = NULL;
 	size_t len = 0;
-	const cJSON *v;
 	FILE *f;
 	int err = 0;
 
@@ -334,22 +359,10 @@ static int load_config(struct daemon_opts *o, const char *path)
 		return -ENOMEM;
 	if (!err) {
 		text[len] = '\0';
-		config_doc = cJSON_Parse(text);
-		if (!config_doc || !cJSON_IsObject(config_doc)) {
-			log_err("config %s: not a JSON object (error near byte %td)", path,
-				config_doc ? 0 : cJSON_GetErrorPtr() - text);
-			err = -EINVAL;
-		}
+		err = daemon_config_parse(o, text, path);
 	}
 	free(text);
-	if (err)
-		return err;
-	cJSON_ArrayForEach(v, config_doc) {
-		err = config_item(o, v);
-		if (err)
-			return err;
-	}
-	return 0;
+	return err;
 }
 
 static int parse_opts(int argc, char **argv, struct daemon_opts *o)

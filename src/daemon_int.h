@@ -34,6 +34,13 @@ struct daemon_opts {
 	const char *globs[6][DAEMON_MAX_GLOBS];	/* the filter's lists */
 };
 
+/*
+ * The configuration file's text (NUL-terminated) into o, over what o holds; name is for
+ * messages. The options point into the parsed document, kept until the next call (NULL
+ * text: only frees it). 0, or -EINVAL (said in one line), -E2BIG.
+ */
+int daemon_config_parse(struct daemon_opts *o, const char *text, const char *name);
+
 /* A traced process: one image of it (pid, start time, image serial: discover.h). */
 struct dtarget {
 	struct tracer tr;

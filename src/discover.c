@@ -101,22 +101,19 @@ static uint64_t now_ns(void)
 /* State (field 3), flags (9) and starttime (22) of /proc/PID/stat; -ESRCH when gone. */
 static int read_stat(pid_t pid, char *state, unsigned long *flags, uint64_t *start)
 {
+	struct procfs_stat st;
 	char path[64], buf[1024];
-	const char *p;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	n = procfs_read(path, buf, sizeof(buf));
 	if (n < 0)
 		return n == -ENOENT ? -ESRCH : (int)n;
-	/* comm may hold spaces and parentheses: fields go on after the last ')' */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", state, flags) != 2)
+	if (procfs_parse_stat(buf, &st))
 		return -EINVAL;
-	for (int field = 3; p && field <= 22; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%lu", start) != 1)
-		return -EINVAL;
+	*state = st.state;
+	*flags = st.flags;
+	*start = st.start_time;
 	return 0;
 }
 
