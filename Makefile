@@ -60,7 +60,7 @@ TOOL_BINS := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
 TOOL_BPF_SRCS := $(wildcard tools/*.bpf.c)
 TOOL_SKELS := $(patsubst tools/%.bpf.c,$(OUTPUT)/tools/%.skel.h,$(TOOL_BPF_SRCS))
 
-.PHONY: all deps test test-unit test-integration test-matrix bench bench-daemon bench-goroutines bench-gortrace \
+.PHONY: all deps test test-unit test-integration test-long test-asan test-matrix bench bench-daemon bench-goroutines bench-gortrace \
 	bench-trace bench-cgo fuzz fuzz-build format clean vmlinux
 
 all: $(OUTPUT)/leakhound $(TOOL_BINS)
@@ -148,20 +148,41 @@ test-integration: all $(DRIVER_BINS)
 test-matrix: all $(DRIVER_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/matrix.sh
 
+# The whole suite against an ASan + UBSan build (LeakSanitizer on: a leak at exit fails
+# the command that leaked), in $(OUTPUT)-san, on demand (root).
+test-asan:
+	$(Q)ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1} $(MAKE) SAN=1 OUTPUT=$(OUTPUT)-san test
+
+# The long forms, on demand (root): the daemon soak for SOAK_SECONDS (default 30 min;
+# CI runs 90 s of it in tests/integration/soak.sh).
+SOAK_SECONDS ?= 1800
+test-long: all $(DRIVER_BINS)
+	$(Q)tests/fixtures/build.sh $(OUTPUT)/fixtures > /dev/null
+	$(Q)OUTPUT=$(OUTPUT) scripts/soak.sh $(SOAK_SECONDS)
+
 # libFuzzer targets (clang, ASan + UBSan): `make fuzz` builds them and runs each for
 # FUZZ_SECONDS on a corpus seeded with the test fixtures; `make fuzz-build` only builds.
+# The modules are compiled once, instrumented, for every target (docs/FUZZING.md);
+# fuzz_gomem serves target memory from its input: it brings its own src/target.c.
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_OBJS := $(patsubst src/%.c,$(OUTPUT)/fuzz/obj/%.o,$(LIB_SRCS))
 FUZZ_SECONDS ?= 300
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DLEAKHOUND_VERSION='"$(VERSION)"' \
-	       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+	       -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 fuzz-build: $(FUZZ_BINS)
 
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SKELS)
-	$(call msg,FUZZ,$@)
+$(OUTPUT)/fuzz/obj/%.o: src/%.c $(SKELS)
+	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(INCLUDES) $< $(LIB_SRCS) $(LIBS) -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP $(INCLUDES) -c $< -o $@
+
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(INCLUDES) $< \
+		$(if $(filter fuzz_gomem,$*),$(filter-out %/target.o,$(FUZZ_OBJS)),$(FUZZ_OBJS)) \
+		$(LIBS) -o $@
 
 fuzz: fuzz-build
 	$(Q)for f in $(FUZZ_BINS); do OUTPUT=$(OUTPUT) tests/fuzz/run.sh $$f $(FUZZ_SECONDS) || exit 1; done
@@ -200,4 +221,4 @@ clean:
 	$(Q)rm -rf $(OUTPUT)
 
 -include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tests/drivers/*.d \
-	$(OUTPUT)/tools/*.d)
+	$(OUTPUT)/tools/*.d $(OUTPUT)/fuzz/obj/*.d)

@@ -14,6 +14,8 @@ struct target;
 
 /* Still running and still the process target__open() saw (not a reused PID, not a zombie). */
 bool attach__alive(const struct target *t);
+/* The process is there, but runs another executable now (execve). */
+bool attach__execed(const struct target *t);
 
 /* Runtime address of runtime.MemProfileRate; -ENOENT when the global was not found. */
 int attach__rate_addr(const struct target *t, uint64_t *addr);

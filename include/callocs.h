@@ -9,6 +9,8 @@
 
 #include "hooks.h"
 
+struct elfbin;
+
 /*
  * The C allocator a process really uses (DESIGN.md §5), for cgo heap tracing: the first
  * object in symbol-resolution order that defines malloc — the executable itself (a
@@ -60,6 +62,11 @@ struct calloc_info {
  * without cgo), -errno when /proc/PID/maps cannot be read.
  */
 int callocs__find(pid_t pid, struct calloc_info *ci);
+/*
+ * Every function of the allocator in eb (the object found to define malloc, any bytes):
+ * address, probe site, aliases, into ci->fn.
+ */
+void callocs__resolve(struct elfbin *eb, struct calloc_info *ci);
 /* The registers of each function's arguments, for probe_site_pick ("rdi=size"...). */
 const char *calloc_fn_regs(enum calloc_fn_id id);
 

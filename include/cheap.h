@@ -65,6 +65,8 @@ struct cheap_counts {
 
 /* pid's counters alone. 0 or -errno. */
 int cheap__counts(struct cheap *ch, pid_t pid, struct cheap_counts *cnt);
+/* The object's failure counters now, summed over CPUs (all targets). 0 or -errno. */
+int cheap__stats(struct cheap *ch, uint64_t stats[LH_STAT__COUNT]);
 /*
  * pid's sites and live sampled objects (scaled at the rate each was recorded at, times
  * its back-off weight; every object settled: C memory has no GC), stats, counters.

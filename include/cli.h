@@ -8,6 +8,9 @@
  */
 int cli_parse_num(const char *s, double min, double max, double *out);
 
+/* A size: a number with an optional K, M, G or T suffix (powers of 1024), as above. */
+int cli_parse_size(const char *s, double min, double max, double *out);
+
 /* SIGINT, SIGTERM and SIGHUP to handler (a clean stop: probes off, rates back); no SIGPIPE. */
 void cli_stop_signals(void (*handler)(int));
 #endif

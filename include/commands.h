@@ -12,5 +12,6 @@ int cmd_check(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_goroutines(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
+int cmd_mem(int argc, char **argv);
 
 #endif

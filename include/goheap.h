@@ -104,6 +104,8 @@ struct goheap_snap {
 int goheap__snapshot(struct goheap *gh, pid_t pid, int64_t rate, uint32_t numgc,
 		     struct goheap_snap *s);
 void goheap_snap__release(struct goheap_snap *s);
+/* The object's failure counters now, summed over CPUs (all targets). 0 or -errno. */
+int goheap__stats(struct goheap *gh, uint64_t stats[LH_STAT__COUNT]);
 /*
  * The sites and live objects of pid from a stacks map and a live map of the heap
  * tracer's layouts (the C heap tracer shares them), added to s: what goheap__snapshot

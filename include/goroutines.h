@@ -109,4 +109,7 @@ enum goroutines_format {
 	GOROUTINES_DEBUG2,
 };
 int goroutines_render(struct target *t, enum goroutines_format fmt, char **buf, size_t *len);
+/* The same from a snapshot taken before (s is left as it is). */
+int goroutines_render_from(struct target *t, const struct goroutine_snapshot *s,
+			   enum goroutines_format fmt, char **buf, size_t *len);
 #endif

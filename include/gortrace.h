@@ -39,6 +39,8 @@ int gortrace__attach(struct gortrace *gt, struct target *t, const struct gortrac
 int gortrace__detach(struct gortrace *gt, pid_t pid);
 int gortrace__configure(struct gortrace *gt, pid_t pid, const struct gortrace_opts *o);
 int gortrace__tstate(struct gortrace *gt, pid_t pid, struct lh_gor_tstate *ts);
+/* The object's failure counters now, summed over CPUs (all targets). 0 or -errno. */
+int gortrace__stats(struct gortrace *gt, uint64_t stats[LH_STAT__COUNT]);
 
 /* A live goroutine recorded at its creation. */
 struct gor_live {

@@ -340,4 +340,22 @@ struct lh_disc_event {
 };
 _Static_assert(sizeof(struct lh_disc_event) == 40, "struct lh_disc_event layout changed");
 
+/* ---- OOM kills (bpf/oom.bpf.c) ---- */
+
+/* Ring buffer of OOM victims: one record per kill, a few hundred fit. */
+#define LH_OOM_RINGBUF_BYTES (16 * 1024)
+
+/* One oom:mark_victim: the task the kernel picked, and its memory then (kernels 6.8+). */
+struct lh_oom_event {
+	__u32 pid;		/* the victim task's pid (its thread-group leader's, in practice) */
+	__u32 has_rss;		/* the tracepoint carries the rss fields below */
+	__u64 ts_ns;		/* bpf_ktime_get_ns() */
+	__u64 total_vm_kb;
+	__u64 anon_rss_kb;
+	__u64 file_rss_kb;
+	__u64 shmem_rss_kb;
+	__s64 oom_score_adj;
+};
+_Static_assert(sizeof(struct lh_oom_event) == 56, "struct lh_oom_event layout changed");
+
 #endif

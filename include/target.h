@@ -60,6 +60,7 @@ struct target {
 	char exe[4096];		/* the executable's path inside the target's mount namespace */
 	char root[64];		/* /proc/PID/root: the target's file system, containers included */
 	uint64_t start_time;	/* /proc/PID/stat starttime: tells PID reuse apart */
+	uint64_t exe_dev, exe_ino; /* /proc/PID/exe's file: tells an execve apart */
 	uint64_t bias;		/* load bias: runtime address = link-time address + bias */
 	struct gobin *bin;
 	int mem_fd;		/* /proc/PID/mem, opened on first read */
@@ -85,5 +86,16 @@ struct target_iov {
  * read alone with target__read. Sets every iov[i].err; returns how many failed.
  */
 size_t target__readv(struct target *t, struct target_iov *iov, size_t n);
+
+/* A readable part of the target's address space. */
+struct target_range {
+	uint64_t start, end;
+};
+
+/*
+ * The readable ranges of /proc/PID/maps in address order, adjacent ones merged, into a
+ * malloc'd array. -ESRCH when the process is gone, -ENOMEM.
+ */
+int target__ranges(struct target *t, struct target_range **r, size_t *n);
 
 #endif

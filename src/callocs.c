@@ -16,6 +16,7 @@
 
 #include "callocs.h"
 #include "elfbin.h"
+#include "procfs.h"
 
 static const struct {
 	const char *name;
@@ -56,8 +57,7 @@ static const char *kind_of(const char *path, bool exe)
 	return "other";
 }
 
-/* Every function of the allocator in eb: address, probe site, aliases. */
-static void resolve(struct elfbin *eb, struct calloc_info *ci)
+void callocs__resolve(struct elfbin *eb, struct calloc_info *ci)
 {
 	for (int i = 0; i < CFN__COUNT; i++) {
 		struct calloc_fn *f = &ci->fn[i];
@@ -140,17 +140,18 @@ static int mapped_files(pid_t pid, struct mapped **out, size_t *n)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long long lo, hi;
-		char perms[8], *p, *op = NULL;
+		struct procfs_map pm;
+		char *p, *op = NULL;
 		size_t len;
 		bool seen = false;
-		int pos = 0;
 
-		if (sscanf(line, "%llx-%llx %7s %*x %*x:%*x %*u %n", &lo, &hi, perms, &pos) != 3 ||
-		    !pos)
+		if (procfs_parse_maps_line(line, &pm))
 			continue;
 		line[strcspn(line, "\n")] = '\0';
-		p = line + pos;
-		if (perms[2] != 'x' || p[0] != '/')
+		p = line + (pm.path - line); /* the line, not a const copy */
+		lo = pm.start;
+		hi = pm.end;
+		if (!pm.exec || p[0] != '/')
 			continue;
 		for (size_t i = 0; i < *n && !seen; i++)
 			seen = !strcmp(m[i].path, p);
@@ -222,7 +223,7 @@ int callocs__find(pid_t pid, struct calloc_info *ci)
 		return -ENOENT;
 	if (elfbin__build_id(eb))
 		snprintf(ci->build_id, sizeof(ci->build_id), "%s", elfbin__build_id(eb));
-	resolve(eb, ci);
+	callocs__resolve(eb, ci);
 	elfbin__free(eb);
 	return 0;
 }

@@ -19,11 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bpfmaps.h"
 #include "cheap.h"
+#include "procfs.h"
 #include "target.h"
 
 #include "cheap.skel.h"
@@ -33,10 +33,6 @@ _Static_assert(CFN_MALLOC == LH_CFN_MALLOC && CFN_FREE == LH_CFN_FREE &&
 		       CFN_PVALLOC == LH_CFN_PVALLOC && CFN_POSIX_MEMALIGN == LH_CFN_POSIX_MEMALIGN,
 	       "callocs.h and leakhound.h number entry points differently");
 
-/* enum bpf_attach_type values newer than the system's <linux/bpf.h> (Linux 6.6, 6.13). */
-#define LH_BPF_TRACE_UPROBE_MULTI   48
-#define LH_BPF_TRACE_UPROBE_SESSION 57
-#define LH_BPF_LINK_CREATE	    28
 
 struct cheap_target {
 	pid_t pid;
@@ -148,18 +144,15 @@ static uint64_t runtime_addr(pid_t pid, const char *path, uint64_t off)
 	if (!f)
 		return 0;
 	while (!addr && fgets(line, sizeof(line), f)) {
-		unsigned long long start, end, moff;
-		char perms[8];
-		int pos = 0;
+		struct procfs_map m;
 
-		if (sscanf(line, "%llx-%llx %7s %llx %*x:%*x %*u %n", &start, &end, perms, &moff,
-			   &pos) != 4 || !pos)
+		if (procfs_parse_maps_line(line, &m))
 			continue;
 		line[strcspn(line, "\n")] = '\0';
-		if (perms[2] != 'x' || strcmp(line + pos, path))
+		if (!m.exec || strcmp(m.path, path))
 			continue;
-		if (off >= moff && off - moff < end - start)
-			addr = start + (off - moff);
+		if (off >= m.offset && off - m.offset < m.end - m.start)
+			addr = m.start + (off - m.offset);
 	}
 	fclose(f);
 	return addr;
@@ -204,41 +197,6 @@ static int make_cfg(struct target *t, const struct calloc_info *ci, const struct
 	return 0;
 }
 
-/* bpf(BPF_LINK_CREATE) of a uprobe_multi link: union bpf_attr's link_create, Linux 6.6+. */
-struct uprobe_multi_attr {
-	__u32 prog_fd;
-	__u32 target_fd;
-	__u32 attach_type;
-	__u32 flags;
-	struct {
-		__aligned_u64 path;
-		__aligned_u64 offsets;
-		__aligned_u64 ref_ctr_offsets;
-		__aligned_u64 cookies;
-		__u32 cnt;
-		__u32 flags;
-		__u32 pid;
-	} uprobe_multi;
-};
-
-static int uprobe_multi(struct bpf_program *prog, __u32 type, const char *path, pid_t pid,
-			const uint64_t *offs, const uint64_t *cookies, int n)
-{
-	struct uprobe_multi_attr a;
-	int fd;
-
-	memset(&a, 0, sizeof(a));
-	a.prog_fd = bpf_program__fd(prog);
-	a.attach_type = type;
-	a.uprobe_multi.path = (uintptr_t)path;
-	a.uprobe_multi.offsets = (uintptr_t)offs;
-	a.uprobe_multi.cookies = (uintptr_t)cookies;
-	a.uprobe_multi.cnt = n;
-	a.uprobe_multi.pid = pid;
-	fd = syscall(__NR_bpf, LH_BPF_LINK_CREATE, &a, sizeof(a));
-	return fd < 0 ? -errno : fd;
-}
-
 static struct bpf_link *classic(struct bpf_program *prog, const char *path, pid_t pid,
 				uint64_t off, uint64_t cookie, bool ret)
 {
@@ -280,15 +238,17 @@ static int attach_probes(struct cheap *ch, struct cheap_target *ct, struct targe
 	if (ch->mode == CHEAP_SESSION) {
 		uint64_t free_off = cheap_probe_off(fr, false, NULL), zero = CFN_FREE;
 
-		err = uprobe_multi(ch->skel->progs.lh_cheap_session, LH_BPF_TRACE_UPROBE_SESSION,
-				   path, t->pid, offs, cookies, n);
+		err = bpfmaps__uprobe_multi_link(ch->skel->progs.lh_cheap_session,
+						 LH_BPF_TRACE_UPROBE_SESSION, path, t->pid, offs,
+						 cookies, n);
 		if (err < 0) {
 			*what = "uprobe session on the allocating functions";
 			return err;
 		}
 		ct->session_fd = err;
-		err = uprobe_multi(ch->skel->progs.lh_cheap_free, LH_BPF_TRACE_UPROBE_MULTI, path,
-				   t->pid, &free_off, &zero, 1);
+		err = bpfmaps__uprobe_multi_link(ch->skel->progs.lh_cheap_free,
+						 LH_BPF_TRACE_UPROBE_MULTI, path, t->pid, &free_off,
+						 &zero, 1);
 		if (err < 0) {
 			*what = "uprobe on free";
 			return err;
@@ -431,6 +391,11 @@ int cheap__counts(struct cheap *ch, pid_t pid, struct cheap_counts *cnt)
 	if (!err)
 		pcpu_counts(ch, pid, cnt);
 	return err;
+}
+
+int cheap__stats(struct cheap *ch, uint64_t stats[LH_STAT__COUNT])
+{
+	return bpfmaps__sum_stats(ch->skel->maps.stats, stats);
 }
 
 int cheap__snapshot(struct cheap *ch, pid_t pid, int64_t rate, struct goheap_snap *s,

@@ -25,6 +25,8 @@
 #include <bpf/libbpf.h>
 #include <cjson/cJSON.h>
 
+#include "bpfmaps.h"
+#include "caps.h"
 #include "check.skel.h"
 #include "commands.h"
 #include "elfbin.h"
@@ -228,40 +230,13 @@ static bool has_cap(const struct privs *p, int cap)
 	return p->cap_eff_known && cap < 64 && (p->cap_eff >> cap) & 1;
 }
 
-/* CapEff from /proc/self/status: what this process can do now, no libcap needed. */
-static int read_cap_eff(uint64_t *caps)
-{
-	char buf[4096], *line;
-	int err = read_text("/proc/self/status", buf, sizeof(buf));
-
-	if (err)
-		return err;
-	line = strstr(buf, "\nCapEff:");
-	if (!line || sscanf(line + 8, "%" SCNx64, caps) != 1)
-		return -EINVAL;
-	return 0;
-}
-
-/* The initial user namespace maps all 2^32 ids onto themselves. */
-static int in_init_userns(void)
-{
-	unsigned long inside, outside, count;
-	char buf[256];
-
-	if (read_text("/proc/self/uid_map", buf, sizeof(buf)))
-		return -1;
-	if (sscanf(buf, "%lu %lu %lu", &inside, &outside, &count) != 3)
-		return -1;
-	return inside == 0 && outside == 0 && count == 4294967295UL;
-}
-
 static void gather_privs(struct privs *p)
 {
 	p->euid = geteuid();
-	p->cap_eff_known = read_cap_eff(&p->cap_eff) == 0;
+	p->cap_eff_known = caps_read_eff(&p->cap_eff) == 0;
 	if (read_long("/proc/sys/kernel/cap_last_cap", &p->cap_last))
 		p->cap_last = -1;
-	p->init_userns = in_init_userns();
+	p->init_userns = caps_init_userns();
 	if (read_long("/proc/sys/kernel/unprivileged_bpf_disabled", &p->unpriv_bpf))
 		p->unpriv_bpf = -1;
 	if (read_long("/proc/sys/kernel/perf_event_paranoid", &p->paranoid))
@@ -348,21 +323,6 @@ static void live_fail(struct live *l, const char *stage, int err, const char *fm
 	va_end(ap);
 }
 
-/*
- * Since Linux 6.16 and the stable updates of July 2025 (commit ba677dbe77af, "perf:
- * Revert to requiring CAP_SYS_ADMIN for uprobes"), perf_uprobe_event_init() wants
- * CAP_SYS_ADMIN: CAP_PERFMON no longer creates uprobes. The release cannot tell
- * (backports), so the live attach is the test.
- */
-#define UPROBE_ADMIN_WHY                                                                          \
-	"kernels since 6.16 (and stable updates since July 2025) create uprobes only for "    \
-	"CAP_SYS_ADMIN, CAP_PERFMON is not enough"
-
-static bool perm_err(int err)
-{
-	return err == -EPERM || err == -EACCES;
-}
-
 static int live_load(struct live *l, const struct kern *k, struct check_bpf **skelp)
 {
 	struct check_bpf *skel;
@@ -381,10 +341,12 @@ static int live_load(struct live *l, const struct kern *k, struct check_bpf **sk
 			((uint64_t)major(k->pidns_dev) << 20) | minor(k->pidns_dev);
 		skel->rodata->cfg_pidns_ino = k->pidns_ino;
 	}
+	/* the kind of uprobe trace and the daemon use, so that this one proves theirs */
+	bpfmaps__prepare_uprobes(skel->obj);
 	err = check_bpf__load(skel);
 	if (err)
 		live_fail(l, "load", err, "cannot load the BPF program: %s%s", strerror(-err),
-			  perm_err(err) ? "; needs CAP_BPF and CAP_PERFMON (or root)" :
+			  caps_perm_err(err) ? "; needs CAP_BPF and CAP_PERFMON (or root)" :
 				  "; run 'leakhound -v check' for libbpf's and the verifier's log");
 	return err;
 }
@@ -465,19 +427,17 @@ static uint8_t text_byte(void)
 	return *(const volatile uint8_t *)(uintptr_t)lh_check_target;
 }
 
-static int live_attach(struct live *l, struct check_bpf *skel, struct bpf_link **link)
+static int live_attach(struct live *l, struct check_bpf *skel, struct bpfmaps_probe **link)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts);
 	int err;
 
 	/* pid = ourselves: the probe exists in this process only */
-	*link = bpf_program__attach_uprobe_opts(skel->progs.lh_check_target, getpid(), SELF_EXE,
-						l->off, &opts);
+	*link = bpfmaps__uprobe(skel->progs.lh_check_target, getpid(), SELF_EXE, l->off);
 	if (!*link) {
 		err = -errno;
-		live_fail(l, "attach", err, "cannot attach a uprobe to %s+%#" PRIx64 ": %s%s",
-			  l->exe, l->off, strerror(-err),
-			  perm_err(err) ? "; needs CAP_SYS_ADMIN (or root)" : "");
+		live_fail(l, "attach", err, "cannot attach a uprobe (%s) to %s+%#" PRIx64 ": %s%s",
+			  bpfmaps__uprobe_multi() ? "uprobe_multi link" : "perf event", l->exe,
+			  l->off, strerror(-err), caps_err_hint(err, CAPS_BPF | CAPS_UPROBE));
 		return err;
 	}
 	l->attached = true;
@@ -593,17 +553,26 @@ static uint32_t prog_id_of(const struct bpf_program *prog)
 }
 
 /* After destroy: is the program gone from the kernel? Needs CAP_SYS_ADMIN to ask. */
+/*
+ * A uprobe_multi link lets go of its program after an RCU tasks-trace grace period
+ * (bpf_uprobe_multi_link_dealloc(), kernel/trace/bpf_trace.c), not when its fd closes:
+ * ask for up to 2 s.
+ */
 static int prog_gone(uint32_t id)
 {
 	int fd, err;
 
 	if (!id)
 		return -ENOENT;
-	fd = bpf_prog_get_fd_by_id(id);
-	if (fd >= 0) {
+	for (int i = 0; i < 200; i++) {
+		fd = bpf_prog_get_fd_by_id(id);
+		if (fd < 0)
+			break;
 		close(fd);
-		return 0;
+		usleep(10000);
 	}
+	if (fd >= 0)
+		return 0;
 	err = -errno;
 	return err == -ENOENT ? 1 : err;
 }
@@ -620,7 +589,7 @@ static int uprobe_events(char **buf, size_t *len)
 static void live_run(struct live *l, const struct kern *k)
 {
 	struct check_bpf *skel = NULL;
-	struct bpf_link *link = NULL;
+	struct bpfmaps_probe *link = NULL;
 	char *ev_before = NULL, *ev_after = NULL;
 	size_t ev_blen = 0, ev_alen = 0;
 	int ev_err;
@@ -637,7 +606,7 @@ static void live_run(struct live *l, const struct kern *k)
 cleanup:
 	if (skel)
 		l->prog_id = prog_id_of(skel->progs.lh_check_target);
-	bpf_link__destroy(link);
+	bpfmaps__probe_destroy(link);
 	l->text[2] = text_byte();
 	check_bpf__destroy(skel);
 	if (l->prog_id)
@@ -679,12 +648,17 @@ static void judge_bpf_caps(struct checklist *cl, const struct privs *p, const st
 	}
 	if (admin)
 		add(cl, "privileges", "CAP_SYS_ADMIN", ST_OK, "held");
+	else if (bpfmaps__uprobe_multi())
+		add(cl, "privileges", "CAP_SYS_ADMIN", ST_NOTE,
+		    "not held; not needed: uprobes are uprobe_multi links here (6.6+), which "
+		    "CAP_BPF and CAP_PERFMON create (only /proc/PID/map_files, for deleted "
+		    "libraries, wants it or CAP_CHECKPOINT_RESTORE)");
 	else if (l->attached)
 		add(cl, "privileges", "CAP_SYS_ADMIN", ST_NOTE,
 		    "not held; not needed: this kernel lets CAP_PERFMON create uprobes");
 	else
 		add(cl, "privileges", "CAP_SYS_ADMIN", ST_MISSING,
-		    "needs CAP_SYS_ADMIN (or root) to create uprobes: " UPROBE_ADMIN_WHY);
+		    "needs CAP_SYS_ADMIN (or root) %s", caps_why(CAPS_UPROBE));
 }
 
 static void judge_other_caps(struct checklist *cl, const struct privs *p, const struct kern *k)
@@ -695,8 +669,12 @@ static void judge_other_caps(struct checklist *cl, const struct privs *p, const 
 		add(cl, "privileges", "CAP_SYS_PTRACE", ST_OK, "held");
 	else
 		add(cl, "privileges", "CAP_SYS_PTRACE", ST_MISSING,
-		    "needs CAP_SYS_PTRACE (or root) to read and write target memory through "
-		    "/proc/PID/mem");
+		    "needs CAP_SYS_PTRACE (or root) %s", caps_why(CAPS_PROC));
+	if (has_cap(p, CAP_DAC_READ_SEARCH) || has_cap(p, CAP_DAC_OVERRIDE))
+		add(cl, "privileges", "CAP_DAC_READ_SEARCH", ST_OK, "held");
+	else
+		add(cl, "privileges", "CAP_DAC_READ_SEARCH", ST_NOTE, "not held; needed %s",
+		    caps_why(CAPS_PROC_PRIVATE));
 	if (has_cap(p, CAP_SYS_RESOURCE))
 		add(cl, "privileges", "CAP_SYS_RESOURCE", ST_OK, "held");
 	else if (k->memcg)
@@ -922,7 +900,8 @@ static cJSON *json_privs(const struct privs *p)
 		const char *name;
 	} caps[] = { { CAP_BPF, "CAP_BPF" },		 { CAP_PERFMON, "CAP_PERFMON" },
 		     { CAP_SYS_PTRACE, "CAP_SYS_PTRACE" }, { CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
-		     { CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE" } };
+		     { CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE" },
+		     { CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH" } };
 	cJSON *o = cJSON_CreateObject(), *c;
 	char hex[24];
 
@@ -965,11 +944,6 @@ static cJSON *json_kernel(const struct kern *k)
 static cJSON *json_live(const struct live *l)
 {
 	cJSON *o = cJSON_CreateObject(), *s;
-	static const char *const stat_names[] = {
-#define LH_STAT_NAME(id, name, desc) name,
-		LH_STATS(LH_STAT_NAME)
-#undef LH_STAT_NAME
-	};
 
 	cJSON_AddBoolToObject(o, "passed", !l->failed);
 	if (l->failed) {
@@ -987,7 +961,7 @@ static cJSON *json_live(const struct live *l)
 	cJSON_AddNumberToObject(o, "max_stack_frames", l->frames);
 	s = cJSON_AddObjectToObject(o, "stats");
 	for (int i = 0; i < LH_STAT__COUNT; i++)
-		cJSON_AddNumberToObject(s, stat_names[i], (double)l->stats[i]);
+		cJSON_AddNumberToObject(s, lh_stat_name(i), (double)l->stats[i]);
 	cJSON_AddBoolToObject(o, "text_restored", l->text[2] == l->text[0]);
 	json_tristate(o, "prog_unloaded", l->prog_gone);
 	json_tristate(o, "uprobe_events_unchanged", l->events_same);

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "bpfmaps.h"
 #include "cheap.h"
 #include "cli.h"
@@ -35,13 +36,14 @@
 #include "gortrace.h"
 #include "http.h"
 #include "log.h"
+#include "oom.h"
 #include "target.h"
 
 #define TICK_MS 100
 #define DEFAULT_MAX_TARGETS 50
 #define DEFAULT_LOG "/var/log/leakhound.log"
+#define DEFAULT_SNAP_DIR "/var/lib/leakhound/snapshots"
 /* What the three objects' maps take at their built-in sizes (leakhound_bpf_map_bytes). */
-#define BUILTIN_MAP_MB 130
 
 static volatile sig_atomic_t stop_flag;
 
@@ -91,9 +93,15 @@ static void usage(FILE *out)
 		"  --cgo-rate BYTES      C heap sampling (default %d)\n"
 		"  --no-goroutines       no goroutine tracing\n"
 		"  --budget N            recorded probe events per second per target (default %d)\n"
-		"  -h, --help            this help\n",
+		"  -h, --help            this help\n"
+		"\n"
+		"Snapshots: when the kernel OOM-kills a traced process, and earlier when its\n"
+		"memory grows fast, its cgroup nears its limit or its goroutines pile up, its\n"
+		"profiles and report go to a directory of their own under --snapshot-dir\n"
+		"(default %s; docs/SNAPSHOTS.md).\n"
+		"%s",
 		HTTP_DEFAULT_LISTEN, DEFAULT_LOG, DEFAULT_MAX_TARGETS, LH_GOHEAP_MAX_TARGETS,
-		BUILTIN_MAP_MB, DEFAULT_CGO_RATE, DEFAULT_BUDGET);
+		BPFMAPS_BUILTIN_MB, DEFAULT_CGO_RATE, DEFAULT_BUDGET, DEFAULT_SNAP_DIR, snap_help);
 }
 
 static void opts_default(struct daemon_opts *o)
@@ -110,6 +118,41 @@ static void opts_default(struct daemon_opts *o)
 	o->goroutines = true;
 	o->budget = DEFAULT_BUDGET;
 	o->top = 10;
+	snap_opts_default(&o->snap, DEFAULT_SNAP_DIR);
+}
+
+/* snapshot_dir, snapshots (false: none), snap_*: the snapshot flags' values */
+static int config_snap(struct daemon_opts *o, const cJSON *v)
+{
+	const char *k = v->string;
+	char name[64], num[64];
+	const char *val = NULL;
+	size_t i;
+
+	if (!strcmp(k, "snapshots")) {
+		if (!cJSON_IsBool(v)) {
+			log_err("config: snapshots: true or false");
+			return -EINVAL;
+		}
+		if (cJSON_IsFalse(v))
+			o->snap.dir = NULL;
+		return 1;
+	}
+	if (strlen(k) >= sizeof(name) || (strncmp(k, "snap_", 5) && strcmp(k, "snapshot_dir")))
+		return 0;
+	for (i = 0; k[i]; i++)
+		name[i] = k[i] == '_' ? '-' : k[i];
+	name[i] = '\0';
+	if (cJSON_IsString(v)) {
+		val = v->valuestring;
+	} else if (cJSON_IsNumber(v)) {
+		snprintf(num, sizeof(num), "%.17g", v->valuedouble);
+		val = num;
+	} else {
+		log_err("config: %s: a number or a string", k);
+		return -EINVAL;
+	}
+	return snap_opt(&o->snap, name, val);
 }
 
 static int add_glob(struct daemon_opts *o, int list, const char *g)
@@ -210,6 +253,9 @@ static int config_item(struct daemon_opts *o, const cJSON *v)
 		}
 		return 0;
 	}
+	err = config_snap(o, v);
+	if (err)
+		return err < 0 ? err : 0;
 	if (!strcmp(k, "listen"))
 		return config_str(v, k, &o->listen);
 	if (!strcmp(k, "token_file"))
@@ -234,7 +280,8 @@ static int config_item(struct daemon_opts *o, const cJSON *v)
 	}
 	if (!strcmp(k, "max_targets")) {
 		err = config_num(v, k, 1, LH_GOHEAP_MAX_TARGETS, &x);
-		o->max_targets = x;
+		if (!err)
+			o->max_targets = x;
 		return err;
 	}
 	if (!strcmp(k, "max_cpu")) {
@@ -242,31 +289,55 @@ static int config_item(struct daemon_opts *o, const cJSON *v)
 		return err;
 	}
 	if (!strcmp(k, "max_map_mb"))
-		return config_num(v, k, 8, 16 * BUILTIN_MAP_MB, &o->max_map_mb);
+		return config_num(v, k, 8, 16 * BPFMAPS_BUILTIN_MB, &o->max_map_mb);
 	if (!strcmp(k, "rate")) {
 		err = config_num(v, k, 1, 1 << 30, &x);
-		o->rate = x;
+		if (!err)
+			o->rate = x;
 		return err;
 	}
 	if (!strcmp(k, "cgo_rate")) {
 		err = config_num(v, k, 0, UINT32_MAX, &x);
-		o->cgo_rate = x;
+		if (!err)
+			o->cgo_rate = x;
 		return err;
 	}
 	if (!strcmp(k, "budget")) {
 		err = config_num(v, k, 0, UINT32_MAX, &x);
-		o->budget = x;
+		if (!err)
+			o->budget = x;
 		return err;
 	}
 	log_err("config: unknown setting \"%s\" (docs/DAEMON.md lists them)", k);
 	return -EINVAL;
 }
 
+int daemon_config_parse(struct daemon_opts *o, const char *text, const char *name)
+{
+	const cJSON *v;
+	int err;
+
+	cJSON_Delete(config_doc); /* the options of a document parsed before go with it */
+	config_doc = text ? cJSON_Parse(text) : NULL;
+	if (!text)
+		return 0;
+	if (!config_doc || !cJSON_IsObject(config_doc)) {
+		log_err("config %s: not a JSON object (error near byte %td)", name,
+			config_doc ? 0 : cJSON_GetErrorPtr() - text);
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(v, config_doc) {
+		err = config_item(o, v);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int load_config(struct daemon_opts *o, const char *path)
 {
 	char *text = NULL;
 	size_t len = 0;
-	const cJSON *v;
 	FILE *f;
 	int err = 0;
 
@@ -288,22 +359,10 @@ static int load_config(struct daemon_opts *o, const char *path)
 		return -ENOMEM;
 	if (!err) {
 		text[len] = '\0';
-		config_doc = cJSON_Parse(text);
-		if (!config_doc || !cJSON_IsObject(config_doc)) {
-			log_err("config %s: not a JSON object (error near byte %td)", path,
-				config_doc ? 0 : cJSON_GetErrorPtr() - text);
-			err = -EINVAL;
-		}
+		err = daemon_config_parse(o, text, path);
 	}
 	free(text);
-	if (err)
-		return err;
-	cJSON_ArrayForEach(v, config_doc) {
-		err = config_item(o, v);
-		if (err)
-			return err;
-	}
-	return 0;
+	return err;
 }
 
 static int parse_opts(int argc, char **argv, struct daemon_opts *o)
@@ -331,11 +390,12 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 		{ "no-goroutines", no_argument, NULL, 'G' },
 		{ "budget", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
+		SNAP_LONG_OPTIONS('S'),
 		{},
 	};
 	const char *config = NULL;
 	double v;
-	int c, err;
+	int c, err, li = 0;
 
 	opts_default(o);
 	/* the file first, whatever its place: the flags override it */
@@ -350,8 +410,12 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 		if (err)
 			return err;
 	}
-	while ((c = getopt_long(argc, argv, ":i:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":i:h", opts, &li)) != -1) {
 		switch (c) {
+		case 'S':
+			if (snap_opt(&o->snap, opts[li].name, optarg) < 0)
+				return -EINVAL;
+			break;
 		case 'F':
 			o->foreground = true;
 			break;
@@ -380,7 +444,7 @@ static int parse_opts(int argc, char **argv, struct daemon_opts *o)
 				goto bad;
 			break;
 		case 'M':
-			if (cli_parse_num(optarg, 8, 16 * BUILTIN_MAP_MB, &o->max_map_mb))
+			if (cli_parse_num(optarg, 8, 16 * BPFMAPS_BUILTIN_MB, &o->max_map_mb))
 				goto bad;
 			break;
 		case 0x100 + G_INC_EXE:
@@ -550,6 +614,7 @@ static void tracer_opts(const struct daemon *d, struct trace_opts *o, pid_t pid)
 		.budget = d->o.budget,
 		.cgo = d->o.cgo,
 		.cgo_rate = d->o.cgo_rate,
+		.snap = d->o.snap,
 	};
 }
 
@@ -572,6 +637,8 @@ static void end_target(struct daemon *d, struct dtarget **link)
 	struct dtarget *x = *link;
 
 	*link = x->next;
+	for (int r = 0; r < SNAP__COUNT; r++)
+		d->snaps_ended[r] += x->tr.snaps[r];
 	trace_stop(&x->tr);
 	free(x);
 	d->nending--;
@@ -639,6 +706,11 @@ static void attach(struct daemon *d, const struct disc_event *ev)
 		free(x);
 		d->failed_total++;
 		skip(d, ev, "attaching failed: %s (see the log above)", strerror(-err));
+		/* without these no Go process can be traced: stopped beats idle */
+		if (caps_perm_err(err) && caps_missing(CAPS_BPF | CAPS_UPROBE, NULL)) {
+			log_err("daemon: stopping: %s", caps_hint(CAPS_BPF | CAPS_UPROBE));
+			d->fatal = err;
+		}
 		return;
 	}
 	x->attached_at = time(NULL);
@@ -733,11 +805,33 @@ static void cpu_budget(struct daemon *d, double t)
 		x->tr.o.interval = d->o.interval * stretch;
 }
 
+/*
+ * Records the discovery ring could not take (a burst of execs while the loop was busy):
+ * the processes they announced are found by a rescan of /proc, once a second at most.
+ */
+static void check_discovery(struct daemon *d, double ms)
+{
+	struct disc_stats st;
+
+	if (ms < d->next_disc_check_ms)
+		return;
+	d->next_disc_check_ms = ms + 1000;
+	discover__stats(d->disc, &st);
+	if (st.drops <= d->disc_drops_seen)
+		return;
+	log_warn("daemon: %" PRIu64 " process records lost (the discovery ring was full): "
+		 "rescanning /proc", st.drops - d->disc_drops_seen);
+	d->disc_drops_seen = st.drops;
+	d->rescans_total++;
+	discover__scan(d->disc);
+}
+
 static void tick(struct daemon *d)
 {
 	double ms = mono_ms();
 	struct timespec now;
 
+	check_discovery(d, ms);
 	for (struct dtarget **p = &d->targets; *p;) {
 		struct dtarget *x = *p;
 		int err;
@@ -764,6 +858,12 @@ static void tick(struct daemon *d)
 }
 
 /* ---- set-up ---- */
+
+/* A loopback address ("127.0.0.1:6065", "[::1]:6065"): only this machine reaches it. */
+static bool loopback(const char *addr)
+{
+	return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6);
+}
 
 static char *read_token(const char *path)
 {
@@ -823,6 +923,27 @@ static int background(const char *log_file)
 	return 0;
 }
 
+/*
+ * A victim of the OOM killer: its snapshot when it is a target, attached still or
+ * detached (its exit may have come first) with its maps not yet cleared.
+ */
+static void on_oom(const struct oom_victim *v, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct dtarget *lists[2] = { d->targets, d->ending };
+	pid_t tgid = oom_victim_tgid(v->pid);
+
+	log_info("daemon: the kernel OOM-killed process %d", v->pid);
+	for (int i = 0; i < 2; i++) {
+		for (struct dtarget *x = lists[i]; x; x = x->next) {
+			if (x->pid == v->pid || x->pid == tgid) {
+				trace_snap_oom(&x->tr, v);
+				return;
+			}
+		}
+	}
+}
+
 static int start(struct daemon *d)
 {
 	struct http_opts ho = { .listen = d->o.listen };
@@ -847,10 +968,20 @@ static int start(struct daemon *d)
 	if (!d->disc) {
 		err = -errno;
 		log_err("daemon: cannot watch processes: %s%s", strerror(-err),
-			err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+			caps_err_hint(err, CAPS_BPF));
 		return err;
 	}
+	if (d->o.snap.dir && d->o.snap.oom) {
+		d->oom = oomwatch__open(on_oom, d);
+		if (!d->oom)
+			log_warn("daemon: no snapshots at OOM kills: oom:mark_victim: %s%s",
+				 strerror(errno), caps_err_hint(errno, CAPS_BPF | CAPS_TRACEPOINT));
+	}
 	log_info("daemon: listening on http://%s/", http_server__address(d->http));
+	if (!d->token && !loopback(http_server__address(d->http)))
+		log_warn("daemon: %s is reachable from other machines and there is no "
+			 "--token-file: whoever reaches it reads the profiles of every traced "
+			 "process (docs/SECURITY.md)", http_server__address(d->http));
 	/* stdout: for whoever started us in the foreground (tests read the port there) */
 	if (d->o.foreground) {
 		printf("leakhound daemon: listening on http://%s/\n",
@@ -873,6 +1004,7 @@ static void stop(struct daemon *d)
 		free(s);
 	}
 	discover__free(d->disc);
+	oomwatch__free(d->oom);
 	http_server__free(d->http);
 	goheap__free(d->sh.gh);
 	gortrace__free(d->sh.gt);
@@ -884,10 +1016,11 @@ static int run(struct daemon *d)
 {
 	double next_tick = mono_ms() + TICK_MS;
 
-	while (!stop_flag) {
-		struct pollfd p[2] = {
+	while (!stop_flag && !d->fatal) {
+		struct pollfd p[3] = {
 			{ .fd = http_server__fd(d->http), .events = POLLIN },
 			{ .fd = discover__fd(d->disc), .events = POLLIN },
+			{ .fd = d->oom ? oomwatch__fd(d->oom) : -1, .events = POLLIN },
 		};
 		/* rounded up: a wait cut short by a fraction of a millisecond would spin */
 		double left = next_tick - mono_ms();
@@ -898,11 +1031,14 @@ static int run(struct daemon *d)
 			timeout = 0;
 		if (ht >= 0 && ht < timeout)
 			timeout = ht;
-		n = poll(p, 2, timeout);
+		n = poll(p, 3, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_err("daemon: poll: %s", strerror(errno));
 			return -errno;
 		}
+		/* OOM records before exits: a victim's maps are read before it is let go */
+		if (n > 0 && p[2].revents)
+			oomwatch__consume(d->oom);
 		http_server__serve(d->http, 0);
 		if (n > 0 && p[1].revents)
 			discover__consume(d->disc);
@@ -912,6 +1048,8 @@ static int run(struct daemon *d)
 		}
 		end_one(d);
 	}
+	if (d->fatal)
+		return d->fatal;
 	log_info("daemon: signal %d, stopping", (int)stop_flag);
 	return 0;
 }
@@ -934,7 +1072,7 @@ int cmd_daemon(int argc, char **argv)
 	}
 	cli_stop_signals(on_signal);
 	if (d.o.max_map_mb)
-		bpfmaps_scale = d.o.max_map_mb / BUILTIN_MAP_MB;
+		bpfmaps_scale = d.o.max_map_mb / BPFMAPS_BUILTIN_MB;
 	clock_gettime(CLOCK_MONOTONIC, &d.start);
 	err = start(&d);
 	if (!err)

@@ -25,6 +25,7 @@
 #include "goroutines.h"
 #include "http.h"
 #include "log.h"
+#include "oom.h"
 #include "promtext.h"
 #include "strbuf.h"
 #include "target.h"
@@ -168,7 +169,7 @@ struct tsum {
 };
 
 /* A field of struct trace_summary, as a metric's value. */
-enum sfield { F_LIVE, F_OBJECTS, F_SUSPECTS, F_GROWTH, F_EVENTS };
+enum sfield { F_LIVE, F_OBJECTS, F_SUSPECTS, F_GROWTH, F_EVENTS, F_INCOMPLETE };
 
 static double field_of(const struct trace_summary *s, enum sfield f)
 {
@@ -183,6 +184,8 @@ static double field_of(const struct trace_summary *s, enum sfield f)
 		return s->top_growth;
 	case F_EVENTS:
 		return s->events;
+	case F_INCOMPLETE:
+		return s->incomplete;
 	}
 	return 0;
 }
@@ -203,6 +206,33 @@ static void family(struct strbuf *sb, const struct tsum *t, int n, const char *n
 			prom_sample(sb, name, kl, part < 0 ? 5 : t[i].lb.n, field_of(&t[i].s[p], f));
 		}
 	}
+}
+
+/* Snapshots written, all targets' (ended ones too), by reason; OOM kills on the node. */
+static void snapshot_metrics(struct strbuf *sb, struct daemon *d)
+{
+	unsigned int n[SNAP__COUNT];
+	struct prom_label l;
+
+	memcpy(n, d->snaps_ended, sizeof(n));
+	for (const struct dtarget *x = d->targets; x; x = x->next)
+		for (int r = 0; r < SNAP__COUNT; r++)
+			n[r] += x->tr.snaps[r];
+	for (const struct dtarget *x = d->ending; x; x = x->next)
+		for (int r = 0; r < SNAP__COUNT; r++)
+			n[r] += x->tr.snaps[r];
+	prom_family(sb, "leakhound_snapshots_total", PROM_COUNTER,
+		    "snapshots written, by what fired them");
+	for (int r = 0; r < SNAP__COUNT; r++) {
+		l = (struct prom_label){ "reason", snap_reason_name(r) };
+		prom_sample(sb, "leakhound_snapshots_total", &l, 1, n[r]);
+	}
+	prom_family(sb, "leakhound_oom_kills_total", PROM_COUNTER,
+		    "processes the kernel OOM-killed (any, traced or not) since start");
+	prom_sample(sb, "leakhound_oom_kills_total", NULL, 0, oomwatch__seen(d->oom));
+	prom_family(sb, "leakhound_oom_records_lost_total", PROM_COUNTER,
+		    "OOM kills the ring buffer could not take");
+	prom_sample(sb, "leakhound_oom_records_lost_total", NULL, 0, oomwatch__drops(d->oom));
 }
 
 /*
@@ -251,6 +281,63 @@ static void shared_maps(struct strbuf *sb, const struct tsum *t, int n)
 	prom_sample(sb, "leakhound_bpf_map_bytes", NULL, 0, daemon_bpf_map_bytes());
 }
 
+/* A per-target sample with one more label. */
+static void target_sample(struct strbuf *sb, const char *name, const struct labels *lb,
+			  const char *key, const char *value, double v)
+{
+	struct prom_label kl[5];
+
+	memcpy(kl, lb->l, sizeof(lb->l));
+	kl[4] = (struct prom_label){ key, value };
+	prom_sample(sb, name, kl, 5, v);
+}
+
+/*
+ * The RSS breakdown of each target's last report (src/membreak.c, docs/MEMORY.md): the
+ * parts add up to the RSS; the C heap part only when it is traced.
+ */
+static void memory_families(struct strbuf *sb, const struct tsum *t, int n)
+{
+	static const char *const mem = "leakhound_target_memory_bytes";
+
+	prom_family(sb, mem, PROM_GAUGE,
+		    "RSS by part at the last report: heap_inuse, stacks, heap_idle (freed, not "
+		    "returned to the OS), cgo_heap (traced), runtime, file, anon_other; the parts "
+		    "add up to the RSS");
+	for (int i = 0; i < n; i++) {
+		const struct mem_breakdown *b = &t[i].x->tr.mem;
+
+		for (int p = 0; t[i].x->tr.have_mem && p < MEM__COUNT; p++)
+			if (p != MEM_CGO || b->cgo_bytes >= 0)
+				target_sample(sb, mem, &t[i].lb, "part", mem_part_name(p),
+					      b->resident[p]);
+	}
+	prom_family(sb, "leakhound_target_memory_verdict", PROM_GAUGE,
+		    "1 for what the RSS mostly is: idle_heap (not a leak), live_heap, ...");
+	for (int i = 0; i < n; i++)
+		if (t[i].x->tr.have_mem)
+			target_sample(sb, "leakhound_target_memory_verdict", &t[i].lb, "verdict",
+				      mem_verdict_name(t[i].x->tr.mem.verdict), 1);
+	prom_family(sb, "leakhound_target_go_heap_released_bytes", PROM_GAUGE,
+		    "Go heap returned to the OS (not in RSS)");
+	for (int i = 0; i < n; i++)
+		if (t[i].x->tr.have_mem && t[i].x->tr.mem.have_go)
+			prom_sample(sb, "leakhound_target_go_heap_released_bytes", t[i].lb.l,
+				    t[i].lb.n, t[i].x->tr.mem.go.heap_released);
+	prom_family(sb, "leakhound_target_go_heap_goal_bytes", PROM_GAUGE,
+		    "heap size at which the next GC is due (GOGC); none with GC off");
+	for (int i = 0; i < n; i++)
+		if (t[i].x->tr.have_mem && t[i].x->tr.mem.have_go && t[i].x->tr.mem.go.heap_goal)
+			prom_sample(sb, "leakhound_target_go_heap_goal_bytes", t[i].lb.l, t[i].lb.n,
+				    t[i].x->tr.mem.go.heap_goal);
+	prom_family(sb, "leakhound_target_go_gc_cycles_total", PROM_COUNTER,
+		    "completed GC cycles (runtime.MemStats.NumGC)");
+	for (int i = 0; i < n; i++)
+		if (t[i].x->tr.have_mem && t[i].x->tr.mem.have_go)
+			prom_sample(sb, "leakhound_target_go_gc_cycles_total", t[i].lb.l, t[i].lb.n,
+				    t[i].x->tr.mem.go.numgc);
+}
+
 static long rss_bytes(void)
 {
 	long pages = 0;
@@ -269,6 +356,7 @@ static int h_metrics(void *ctx, const struct http_request *req, struct http_resp
 	struct daemon *d = ctx;
 	struct strbuf *sb = http_response__body(resp);
 	struct http_stats hs;
+	struct disc_stats ds;
 	struct tsum *t;
 	int n = 0;
 
@@ -301,11 +389,16 @@ static int h_metrics(void *ctx, const struct http_request *req, struct http_resp
 	       "probe hits in the target: sampled allocations and frees (Go heap), creations "
 	       "and exits (goroutines), allocator calls and frees (C heap)",
 	       -1, F_EVENTS);
+	family(sb, t, n, "leakhound_data_incomplete", PROM_GAUGE,
+	       "1 when events were lost since attach (full maps, failed reads): the part's "
+	       "figures and verdicts rest on what was recorded", -1, F_INCOMPLETE);
+	memory_families(sb, t, n);
 	shared_maps(sb, t, n);
 	prom_family(sb, "leakhound_reports_total", PROM_COUNTER, "reports made per target");
 	for (int i = 0; i < n; i++)
 		prom_sample(sb, "leakhound_reports_total", t[i].lb.l, t[i].lb.n,
 			    t[i].x->tr.nreport);
+	snapshot_metrics(sb, d);
 	free(t);
 	/* the tracer itself */
 	prom_family(sb, "leakhound_targets", PROM_GAUGE, "processes traced now");
@@ -317,6 +410,13 @@ static int h_metrics(void *ctx, const struct http_request *req, struct http_resp
 	prom_sample(sb, "leakhound_targets_attached_total", NULL, 0, d->attached_total);
 	prom_family(sb, "leakhound_targets_detached_total", PROM_COUNTER, "detaches");
 	prom_sample(sb, "leakhound_targets_detached_total", NULL, 0, d->detached_total);
+	discover__stats(d->disc, &ds);
+	prom_family(sb, "leakhound_discovery_records_lost_total", PROM_COUNTER,
+		    "exec and exit records the discovery ring could not take");
+	prom_sample(sb, "leakhound_discovery_records_lost_total", NULL, 0, ds.drops);
+	prom_family(sb, "leakhound_discovery_rescans_total", PROM_COUNTER,
+		    "rescans of /proc after lost records");
+	prom_sample(sb, "leakhound_discovery_rescans_total", NULL, 0, d->rescans_total);
 	prom_family(sb, "leakhound_attach_failures_total", PROM_COUNTER, "failed attaches");
 	prom_sample(sb, "leakhound_attach_failures_total", NULL, 0, d->failed_total);
 	prom_family(sb, "leakhound_attach_seconds_max", PROM_GAUGE,
@@ -351,6 +451,7 @@ static cJSON *summary_json(const struct trace_summary *s)
 	cJSON_AddNumberToObject(o, "objects", s->objects);
 	cJSON_AddNumberToObject(o, "suspects", s->nsuspects);
 	cJSON_AddNumberToObject(o, "top_growth_per_s", s->top_growth);
+	cJSON_AddBoolToObject(o, "incomplete", s->incomplete);
 	return o;
 }
 
@@ -382,6 +483,8 @@ static cJSON *target_json(struct dtarget *x)
 	cJSON_AddItemToObject(o, "go_heap", summary_json(&s[P_HEAP]));
 	cJSON_AddItemToObject(o, "goroutines", summary_json(&s[P_GOR]));
 	cJSON_AddItemToObject(o, "cgo_heap", summary_json(&s[P_CGO]));
+	cJSON_AddItemToObject(o, "memory", x->tr.have_mem ? mem_breakdown__json(&x->tr.mem)
+							   : cJSON_CreateNull());
 	if (x->tr.heap_off)
 		cJSON_AddStringToObject(o, "go_heap_off", x->tr.heap_off);
 	if (x->tr.cgo_off)

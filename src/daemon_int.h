@@ -29,9 +29,17 @@ struct daemon_opts {
 	bool goroutines;
 	int64_t budget;
 	int top;
+	struct snap_opts snap;
 	struct disc_filter filter;
 	const char *globs[6][DAEMON_MAX_GLOBS];	/* the filter's lists */
 };
+
+/*
+ * The configuration file's text (NUL-terminated) into o, over what o holds; name is for
+ * messages. The options point into the parsed document, kept until the next call (NULL
+ * text: only frees it). 0, or -EINVAL (said in one line), -E2BIG.
+ */
+int daemon_config_parse(struct daemon_opts *o, const char *text, const char *name);
 
 /* A traced process: one image of it (pid, start time, image serial: discover.h). */
 struct dtarget {
@@ -62,10 +70,12 @@ struct daemon {
 	struct daemon_opts o;
 	struct trace_shared sh;
 	struct discover *disc;
+	struct oomwatch *oom;	/* NULL: no OOM snapshots */
 	struct http_server *http;
 	char *token;
 	struct dtarget *targets;
 	int ntargets;
+	int fatal; /* -errno that stops the daemon: a capability it lacks */
 	/*
 	 * Detached targets whose probes are still to come off: one per turn of the loop,
 	 * since taking a uprobe off waits for the kernel's grace periods (about 0.1 s
@@ -82,6 +92,9 @@ struct daemon {
 	double cpu_last_s, cpu_check_t, cpu_pct;
 	double attach_cpu_s;	/* CPU spent attaching since the last check */
 	int stretch;
+	unsigned int snaps_ended[SNAP__COUNT];	/* snapshots of targets since ended */
+	double next_disc_check_ms;
+	uint64_t disc_drops_seen, rescans_total;
 };
 
 struct dtarget *daemon_target(struct daemon *d, pid_t pid);

@@ -28,6 +28,7 @@
 #include "elfbin.h"
 #include "leakhound.h"
 #include "log.h"
+#include "procfs.h"
 
 #include "discover.skel.h"
 
@@ -97,42 +98,22 @@ static uint64_t now_ns(void)
 
 /* ---- /proc reading ---- */
 
-static ssize_t read_file(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n >= 0)
-		buf[n] = 0;
-	return n;
-}
-
 /* State (field 3), flags (9) and starttime (22) of /proc/PID/stat; -ESRCH when gone. */
 static int read_stat(pid_t pid, char *state, unsigned long *flags, uint64_t *start)
 {
+	struct procfs_stat st;
 	char path[64], buf[1024];
-	const char *p;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	n = read_file(path, buf, sizeof(buf));
+	n = procfs_read(path, buf, sizeof(buf));
 	if (n < 0)
 		return n == -ENOENT ? -ESRCH : (int)n;
-	/* comm may hold spaces and parentheses: fields go on after the last ')' */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", state, flags) != 2)
+	if (procfs_parse_stat(buf, &st))
 		return -EINVAL;
-	for (int field = 3; p && field <= 22; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%lu", start) != 1)
-		return -EINVAL;
+	*state = st.state;
+	*flags = st.flags;
+	*start = st.start_time;
 	return 0;
 }
 
@@ -152,7 +133,7 @@ static pid_t read_nspid(pid_t pid)
 	long v = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	if (read_file(path, buf, sizeof(buf)) < 0)
+	if (procfs_read(path, buf, sizeof(buf)) < 0)
 		return 0;
 	p = strstr(buf, "\nNSpid:");
 	if (!p)
@@ -178,7 +159,7 @@ static void read_ident(pid_t pid, struct disc_ident *id)
 
 	memset(id, 0, sizeof(*id));
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	if (read_file(path, buf, sizeof(buf)) >= 0)
+	if (procfs_read(path, buf, sizeof(buf)) >= 0)
 		disc_parse_cgroup(buf, id);
 	id->pidns = ns_inode(pid, "pid");
 	id->mntns = ns_inode(pid, "mnt");
@@ -589,9 +570,19 @@ static int load(struct discover *d)
 {
 	int err;
 
-	d->skel = discover_bpf__open_and_load();
+	const char *ring_kb = getenv("LEAKHOUND_DISC_RING_KB");
+
+	d->skel = discover_bpf__open();
 	if (!d->skel) {
 		err = -errno;
+		log_err("discover: failed to open BPF object: %s", strerror(-err));
+		return err;
+	}
+	/* a smaller ring for the tests of its overrun: a power of 2 pages */
+	if (ring_kb && atoi(ring_kb) > 0)
+		bpf_map__set_max_entries(d->skel->maps.events, atoi(ring_kb) * 1024);
+	err = discover_bpf__load(d->skel);
+	if (err) {
 		log_err("discover: failed to load BPF object: %s", strerror(-err));
 		return err;
 	}

@@ -33,7 +33,7 @@ const int goheap_nprobes = NPROBES;
 
 struct goheap_target {
 	pid_t pid;
-	struct bpf_link *link[NPROBES];
+	struct bpfmaps_probe *link[NPROBES];
 };
 
 struct goheap {
@@ -68,6 +68,7 @@ struct goheap *goheap__open(void)
 		goto fail;
 	}
 	bpfmaps__scale(gh->skel->obj);
+	bpfmaps__prepare_uprobes(gh->skel->obj);
 	err = goheap_bpf__load(gh->skel);
 	if (err)
 		goto fail;
@@ -81,7 +82,7 @@ fail:
 static void target_detach(struct goheap_target *gt)
 {
 	for (int i = 0; i < NPROBES; i++) {
-		bpf_link__destroy(gt->link[i]);
+		bpfmaps__probe_destroy(gt->link[i]);
 		gt->link[i] = NULL;
 	}
 	gt->pid = 0;
@@ -381,6 +382,11 @@ int goheap__tstate(struct goheap *gh, pid_t pid, struct lh_goheap_tstate *ts)
 	__u32 key = pid;
 
 	return bpf_map__lookup_elem(gh->skel->maps.tstate, &key, sizeof(key), ts, sizeof(*ts), 0);
+}
+
+int goheap__stats(struct goheap *gh, uint64_t stats[LH_STAT__COUNT])
+{
+	return bpfmaps__sum_stats(gh->skel->maps.stats, stats);
 }
 
 void goheap_snap__release(struct goheap_snap *s)

@@ -40,12 +40,8 @@
 #define SPD_BITS   8
 #define STACK_SLOT 4096
 
-struct range {
-	uint64_t start, end;
-};
-
 struct maps {
-	struct range *r;
+	struct target_range *r;
 	size_t n;
 };
 
@@ -101,43 +97,6 @@ const char *goroutine_state(const struct goroutine_snapshot *s, const struct gor
 }
 
 /* ---- the target's memory map ---- */
-
-static int maps_load(pid_t pid, struct maps *m)
-{
-	char path[64], line[512];
-	size_t cap = 0;
-	FILE *f;
-	int err = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while (fgets(line, sizeof(line), f)) {
-		uint64_t lo, hi;
-		char perm[8];
-
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s", &lo, &hi, perm) != 3 ||
-		    perm[0] != 'r' || hi <= lo)
-			continue;
-		if (m->n && m->r[m->n - 1].end == lo) {
-			m->r[m->n - 1].end = hi; /* adjacent readable mappings: one range */
-			continue;
-		}
-		if (m->n == cap) {
-			struct range *r = realloc(m->r, (cap = cap ? 2 * cap : 64) * sizeof(*r));
-
-			if (!r) {
-				err = -ENOMEM;
-				break;
-			}
-			m->r = r;
-		}
-		m->r[m->n++] = (struct range){ lo, hi };
-	}
-	fclose(f);
-	return err ? err : m->n ? 0 : -ESRCH;
-}
 
 /* [addr, addr + len) lies inside one readable range. */
 static bool maps_has(const struct maps *m, uint64_t addr, uint64_t len)
@@ -539,8 +498,8 @@ static void fill_record(struct reader *r, const struct graw *raw, uint64_t addr,
 	};
 	g->system = is_system(r, raw->startpc);
 	/* runtime/mgcmark.go markroot: set by the first GC that sees the g blocked */
-	if ((raw->status == GSTATUS_WAITING || raw->status == GSTATUS_SYSCALL) && raw->waitsince &&
-	    r->s->nanotime >= raw->waitsince)
+	if ((raw->status == GSTATUS_WAITING || raw->status == GSTATUS_SYSCALL) &&
+	    raw->waitsince > 0 && r->s->nanotime >= raw->waitsince)
 		g->wait_ns = r->s->nanotime - raw->waitsince;
 }
 
@@ -725,7 +684,7 @@ static int reader_init(struct reader *r, struct target *t, struct goroutine_snap
 	r->sbuf = malloc(BATCH * STACK_SLOT);
 	if (!r->stack || !r->gbuf || !r->sbuf)
 		return -ENOMEM;
-	return maps_load(t->pid, &r->maps);
+	return target__ranges(t, &r->maps.r, &r->maps.n);
 }
 
 static void reader_free(struct reader *r)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "commands.h"
 #include "goroutines.h"
 #include "gosym.h"
@@ -153,7 +154,10 @@ static int parse_opts(int argc, char **argv, struct gor_opts *o)
 
 static const uint64_t *g_pcs(const struct gor *gr, const struct goroutine *g)
 {
-	return gr->s.pcs + g->pc_off;
+	static const uint64_t none[1];
+
+	/* no pcs at all (every stack unreadable): an empty stack, not a NULL one */
+	return gr->s.pcs ? gr->s.pcs + g->pc_off : none;
 }
 
 /*
@@ -692,7 +696,8 @@ static int open_target(struct gor *gr)
 	if (!gr->t) {
 		int err = errno;
 
-		log_err("process %d: %s", gr->o.pid, gobin_strerror(err));
+		log_err("process %d: %s%s", gr->o.pid, gobin_strerror(err),
+			caps_err_hint(err, CAPS_PROC | CAPS_PROC_PRIVATE));
 		return -err;
 	}
 	if (!gr->t->bin->supported) {
@@ -720,17 +725,15 @@ static const char *snapshot_strerror(int err)
 	}
 }
 
-int goroutines_render(struct target *t, enum goroutines_format fmt, char **buf, size_t *len)
+int goroutines_render_from(struct target *t, const struct goroutine_snapshot *s,
+			   enum goroutines_format fmt, char **buf, size_t *len)
 {
-	struct gor gr = { .t = t, .runtime_wait = true };
+	struct gor gr = { .t = t, .s = *s, .runtime_wait = true };
 	struct pprof *p;
 	int err;
 
 	*buf = NULL;
 	*len = 0;
-	err = goroutines__snapshot(t, &gr.s);
-	if (err)
-		return err;
 	gr.wrapper_id = wrapper_func_id(t->bin->sym);
 	gr.cache = gosym_cache__new(t->bin->sym, 4096);
 	err = gr.cache ? make_groups(&gr) : -ENOMEM;
@@ -758,7 +761,21 @@ int goroutines_render(struct target *t, enum goroutines_format fmt, char **buf, 
 	free(gr.groups);
 	free(gr.order);
 	gosym_cache__free(gr.cache);
-	goroutines__release(&gr.s);
+	return err;
+}
+
+int goroutines_render(struct target *t, enum goroutines_format fmt, char **buf, size_t *len)
+{
+	struct goroutine_snapshot s;
+	int err;
+
+	*buf = NULL;
+	*len = 0;
+	err = goroutines__snapshot(t, &s);
+	if (err)
+		return err;
+	err = goroutines_render_from(t, &s, fmt, buf, len);
+	goroutines__release(&s);
 	return err;
 }
 

@@ -21,7 +21,7 @@ enum { P_CREATE, P_EXIT, P_MALG, NPROBES };
 
 struct gortrace_target {
 	pid_t pid;
-	struct bpf_link *link[NPROBES];
+	struct bpfmaps_probe *link[NPROBES];
 };
 
 struct gortrace {
@@ -42,6 +42,7 @@ struct gortrace *gortrace__open(void)
 		goto fail;
 	}
 	bpfmaps__scale(gt->skel->obj);
+	bpfmaps__prepare_uprobes(gt->skel->obj);
 	err = goroutines_bpf__load(gt->skel);
 	if (err)
 		goto fail;
@@ -55,7 +56,7 @@ fail:
 static void target_detach(struct gortrace_target *x)
 {
 	for (int i = 0; i < NPROBES; i++) {
-		bpf_link__destroy(x->link[i]);
+		bpfmaps__probe_destroy(x->link[i]);
 		x->link[i] = NULL;
 	}
 	x->pid = 0;
@@ -289,6 +290,11 @@ static int read_live(struct gortrace *gt, pid_t pid, struct gor_snap *s)
 	if (s->nlive)
 		qsort(s->live, s->nlive, sizeof(*s->live), cmp_u64);
 	return 0;
+}
+
+int gortrace__stats(struct gortrace *gt, uint64_t stats[LH_STAT__COUNT])
+{
+	return bpfmaps__sum_stats(gt->skel->maps.stats, stats);
 }
 
 int gortrace__snapshot(struct gortrace *gt, pid_t pid, struct gor_snap *s)

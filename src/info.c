@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "callocs.h"
 #include "commands.h"
 #include "elfbin.h"
@@ -409,7 +410,8 @@ int cmd_info(int argc, char **argv)
 	if (pid) {
 		t = target__open(pid);
 		if (!t) {
-			log_err("process %d: %s", pid, gobin_strerror(errno));
+			log_err("process %d: %s%s", pid, gobin_strerror(errno),
+				caps_err_hint(errno, CAPS_PROC | CAPS_PROC_PRIVATE));
 			return 1;
 		}
 		gb = t->bin;

@@ -19,6 +19,7 @@ static const struct command {
 	{"check", cmd_check, "whether this kernel and these privileges can run leakhound"},
 	{"trace", cmd_trace, "live Go heap by allocation stack of a running process"},
 	{"goroutines", cmd_goroutines, "every goroutine of a running process, grouped by stack"},
+	{"mem", cmd_mem, "what the RSS of a process is: heap, idle heap, stacks, ..."},
 	{"daemon", cmd_daemon,
 	 "every Go process of the machine, continuously: metrics, profiles, suspects over HTTP"},
 };

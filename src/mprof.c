@@ -260,12 +260,14 @@ static int visit(struct acc *a, struct walk *w, uint64_t addr, uint64_t bias, ui
  */
 static void finish(struct acc *a)
 {
+	static uint64_t none[1]; /* every stack empty: no pcs array to point into */
 	struct mprof_profile *p = a->out;
+	uint64_t *pcs = p->pcs ? p->pcs : none;
 	bool clear = true;
 
 	for (uint32_t i = 0; i < p->nbuckets; i++) {
 		p->buckets[i].rec = effective(&a->raw[i], p->cycle);
-		p->buckets[i].stk = p->pcs + (uintptr_t)p->buckets[i].stk;
+		p->buckets[i].stk = pcs + (uintptr_t)p->buckets[i].stk;
 		if (p->buckets[i].rec.allocs || p->buckets[i].rec.frees)
 			clear = false;
 	}

@@ -18,6 +18,7 @@
 #include "elfsym.h"
 #include "gosym.h"
 #include "pprof.h"
+#include "procfs.h"
 #include "procsym.h"
 #include "target.h"
 
@@ -107,24 +108,17 @@ static struct pmodule *module_get(struct procsym *ps, const char *path, uint64_t
 	return m;
 }
 
-/* One line of /proc/PID/maps: "start-end perms offset major:minor inode   path". */
+/* One line of /proc/PID/maps, without its newline. */
 static int parse_line(struct procsym *ps, const char *line, struct pmap *out)
 {
-	unsigned long long start, end, off, ino;
-	unsigned int major, minor;
-	char perms[8];
-	int pos = 0;
-	const char *path;
+	struct procfs_map m;
 
-	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off, &major,
-		   &minor, &ino, &pos) != 7 ||
-	    !pos)
+	if (procfs_parse_maps_line(line, &m))
 		return -EINVAL;
-	path = line + pos;
-	if (perms[2] != 'x' || (path[0] != '/' && path[0] != '[') || end <= start)
+	if (!m.exec || (m.path[0] != '/' && m.path[0] != '['))
 		return -ENOENT;
-	*out = (struct pmap){.start = start, .end = end, .offset = off};
-	out->mod = module_get(ps, path, makedev(major, minor), ino);
+	*out = (struct pmap){.start = m.start, .end = m.end, .offset = m.offset};
+	out->mod = module_get(ps, m.path, makedev(m.major, m.minor), m.inode);
 	return out->mod ? 0 : -ENOMEM;
 }
 

@@ -51,6 +51,11 @@ void prom_format_value(double value, char *buf, int size)
 		snprintf(buf, size, value > 0 ? "+Inf" : "-Inf");
 		return;
 	}
+	/* whole numbers as integers: 40, not 4e+01 (exact up to 2^53) */
+	if (value == floor(value) && fabs(value) < 9007199254740992.0) {
+		snprintf(buf, size, "%.0f", value);
+		return;
+	}
 	/* the shortest %g that reads back to the same double (17 digits always do) */
 	for (prec = 1; prec < 17; prec++) {
 		snprintf(buf, size, "%.*g", prec, value);

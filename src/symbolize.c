@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "commands.h"
 #include "elfbin.h"
 #include "gosym.h"
@@ -452,7 +453,8 @@ static int open_pid(struct sym_out *o, pid_t pid, struct target **t)
 {
 	*t = target__open(pid);
 	if (!*t) {
-		log_err("failed to open process %d: %s", pid, gobin_strerror(errno));
+		log_err("failed to open process %d: %s%s", pid, gobin_strerror(errno),
+			caps_err_hint(errno, CAPS_PROC | CAPS_PROC_PRIVATE));
 		return -1;
 	}
 	o->ps = procsym__open(*t);

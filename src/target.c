@@ -15,33 +15,23 @@
 #include <unistd.h>
 
 #include "elfbin.h"
+#include "procfs.h"
 #include "target.h"
 
-/* Field 22 of /proc/PID/stat, after the parenthesised comm that may hold spaces. */
+/* Field 22 of /proc/PID/stat: the process's start time, which tells PID reuse apart. */
 static int read_start_time(pid_t pid, uint64_t *start)
 {
+	struct procfs_stat st;
 	char path[64], buf[1024];
-	const char *p;
 	ssize_t n;
-	int fd, err = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = procfs_read(path, buf, sizeof(buf));
 	if (n < 0)
-		err = -errno;
-	close(fd);
-	if (err)
-		return err;
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	/* ")" then a space before each field from 3 on: the 20th space precedes starttime (22) */
-	for (int field = 3; p && field <= 22; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%lu", start) != 1)
+		return n == -ENOENT ? -ESRCH : (int)n;
+	if (procfs_parse_stat(buf, &st))
 		return -EINVAL;
+	*start = st.start_time;
 	return 0;
 }
 
@@ -155,6 +145,7 @@ static void bin_put(struct gobin *bin)
 struct target *target__open(pid_t pid)
 {
 	struct target *t = calloc(1, sizeof(*t));
+	struct stat st;
 	char path[64];
 	ssize_t n;
 	int err;
@@ -175,6 +166,12 @@ struct target *target__open(pid_t pid)
 		goto fail;
 	}
 	t->exe[n] = 0;
+	if (stat(path, &st)) {
+		err = -errno;
+		goto fail;
+	}
+	t->exe_dev = st.st_dev;
+	t->exe_ino = st.st_ino;
 	t->bin = bin_get(path);
 	if (!t->bin) {
 		err = -errno;
@@ -201,10 +198,19 @@ void target__free(struct target *t)
 	free(t);
 }
 
+/*
+ * process_vm_readv first: it needs only ptrace access to the target (CAP_SYS_PTRACE),
+ * where opening /proc/PID/mem, a 0600 file of the target's user, also needs
+ * CAP_DAC_READ_SEARCH for another user's process (docs/SECURITY.md). /proc/PID/mem
+ * remains for what process_vm_readv refuses: pages mapped without read permission.
+ */
 int target__read(struct target *t, uint64_t addr, void *buf, size_t len)
 {
+	struct iovec local = {buf, len}, remote = {(void *)(uintptr_t)addr, len};
 	ssize_t n;
 
+	if (process_vm_readv(t->pid, &local, 1, &remote, 1, 0) == (ssize_t)len)
+		return 0;
 	if (t->mem_fd < 0) {
 		char path[64];
 
@@ -217,6 +223,60 @@ int target__read(struct target *t, uint64_t addr, void *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+int target__ranges(struct target *t, struct target_range **out, size_t *nout)
+{
+	struct target_range *r = NULL;
+	char path[64], line[512];
+	size_t n = 0, cap = 0;
+	bool rest = false;
+	int err = 0;
+	FILE *f;
+
+	*out = NULL;
+	*nout = 0;
+	snprintf(path, sizeof(path), "/proc/%d/maps", t->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (fgets(line, sizeof(line), f)) {
+		bool skip = rest;
+		struct procfs_map m;
+
+		/*
+		 * A line longer than line (a long path) goes on in the next reads: the rest
+		 * of a path, which a process may have made look like a line of maps.
+		 */
+		rest = !strchr(line, '\n');
+		if (skip || procfs_parse_maps_line(line, &m) || !m.readable)
+			continue;
+		if (n && r[n - 1].end == m.start) {
+			r[n - 1].end = m.end; /* adjacent readable mappings: one range */
+			continue;
+		}
+		if (n == cap) {
+			struct target_range *v =
+				realloc(r, (cap = cap ? 2 * cap : 64) * sizeof(*r));
+
+			if (!v) {
+				err = -ENOMEM;
+				break;
+			}
+			r = v;
+		}
+		r[n++] = (struct target_range){ m.start, m.end };
+	}
+	fclose(f);
+	if (!err && !n)
+		err = -ESRCH;
+	if (err) {
+		free(r);
+		return err;
+	}
+	*out = r;
+	*nout = n;
+	return 0;
 }
 
 /* process_vm_readv takes at most IOV_MAX (1024) ranges a side. */

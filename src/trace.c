@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "bpfmaps.h"
 #include "attach.h"
 #include "cli.h"
@@ -28,6 +30,7 @@
 #include "log.h"
 #include "model.h"
 #include "mprof.h"
+#include "oom.h"
 #include "pprof.h"
 #include "target.h"
 #include "trace_int.h"
@@ -75,12 +78,21 @@ static void usage(FILE *out)
 		"      --no-cgo         same as --cgo=off\n"
 		"      --cgo-rate BYTES sample C allocations every ~BYTES bytes (default %d;\n"
 		"                       0 = every allocation)\n"
+		"      --max-map-mb MIB kernel memory for the BPF maps: the maps of live objects\n"
+		"                       and stacks sized to fit (default: built-in sizes,\n"
+		"                       %d MiB; a full map drops events, counted and shown)\n"
 		"      --dry-run        list every probe and write, touch nothing\n"
 		"      --json           one JSON object per report per line (docs/TRACE.md)\n"
 		"  -o, --output DIR     a pprof heap profile per report: DIR/heap-PID-N.pb.gz,\n"
 		"                       and DIR/cgo-PID-N.pb.gz for the C heap\n"
-		"  -h, --help           this help\n",
-		DEFAULT_BUDGET, DEFAULT_CGO_RATE);
+		"  -h, --help           this help\n"
+		"\n"
+		"Snapshots: when the kernel OOM-kills the process, and earlier when its memory\n"
+		"grows fast, its cgroup nears its limit or its goroutines pile up, the profiles\n"
+		"and the report go to a directory of their own under --snapshot-dir (default\n"
+		"%s, made when the first is written; docs/SNAPSHOTS.md).\n"
+		"%s",
+		DEFAULT_BUDGET, DEFAULT_CGO_RATE, BPFMAPS_BUILTIN_MB, TRACE_SNAP_DIR, snap_help);
 }
 
 static int parse_opts(int argc, char **argv, struct trace_opts *o)
@@ -102,16 +114,24 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 		{ "json", no_argument, NULL, 'j' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "max-map-mb", required_argument, NULL, 'm' },
+		SNAP_LONG_OPTIONS('S'),
 		{},
 	};
+	int li = 0;
 	double v;
 	int c;
 
 	*o = (struct trace_opts){
 		.interval = 10, .top = 10, .budget = DEFAULT_BUDGET, .cgo_rate = DEFAULT_CGO_RATE
 	};
-	while ((c = getopt_long(argc, argv, "p:i:d:n:o:h", opts, NULL)) != -1) {
+	snap_opts_default(&o->snap, TRACE_SNAP_DIR);
+	while ((c = getopt_long(argc, argv, "p:i:d:n:o:h", opts, &li)) != -1) {
 		switch (c) {
+		case 'S':
+			if (snap_opt(&o->snap, opts[li].name, optarg) < 0)
+				return -EINVAL;
+			break;
 		case 'p':
 			if (cli_parse_num(optarg, 1, INT_MAX, &v) || v != (pid_t)v)
 				goto bad;
@@ -137,6 +157,11 @@ static int parse_opts(int argc, char **argv, struct trace_opts *o)
 			break;
 		case 'W':
 			o->no_write = true;
+			break;
+		case 'm':
+			if (cli_parse_num(optarg, 8, 16 * BPFMAPS_BUILTIN_MB, &v))
+				goto bad;
+			bpfmaps_scale = v / BPFMAPS_BUILTIN_MB;
 			break;
 		case 'D':
 			o->dry_run = true;
@@ -195,6 +220,7 @@ bad:
 		: c == 'B' ? "--budget"
 		: c == 'C' ? "--cgo"
 		: c == 'R' ? "--cgo-rate"
+		: c == 'm' ? "--max-map-mb"
 		: c == 'p' ? "-p"
 		: c == 'i' ? "-i"
 		: c == 'd' ? "-d"
@@ -336,8 +362,8 @@ static int setup_rate(struct tracer *tr)
 		return setup_mallocgc(tr);
 	err = rate_read(tr, &tr->old_rate);
 	if (err) {
-		log_err("process %d: cannot read runtime.MemProfileRate: %s", tr->t->pid,
-			strerror(-err));
+		log_err("process %d: cannot read runtime.MemProfileRate: %s%s", tr->t->pid,
+			strerror(-err), caps_err_hint(err, CAPS_PROC));
 		return err;
 	}
 	tr->rate = tr->old_rate;
@@ -382,8 +408,8 @@ static int apply_rate(struct tracer *tr)
 		return 0;
 	err = rate_write(tr, tr->want_rate);
 	if (err) {
-		log_err("process %d: cannot write runtime.MemProfileRate: %s", tr->t->pid,
-			strerror(-err));
+		log_err("process %d: cannot write runtime.MemProfileRate: %s%s", tr->t->pid,
+			strerror(-err), caps_err_hint(err, CAPS_PROC));
 		return err;
 	}
 	tr->wrote_rate = true;
@@ -794,6 +820,7 @@ static void compute_totals(struct tracer *tr, const struct goheap_snap *s, struc
 				     : s->ts.allocs + s->ts.frees + s->ts.frees_untracked;
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		tot->drops += s->stats[i];
+	trace_loss_update(&tr->heap_loss, s->stats, tr->sh);
 }
 
 /*
@@ -832,11 +859,6 @@ static const struct goheap_site *site_by_key(const struct goheap_snap *s, uint64
 	return NULL;
 }
 
-static const char *const stat_names[] = {
-#define X(id, name, desc) name,
-	LH_STATS(X)
-#undef X
-};
 
 void trace_print_frames(const struct frame_out *fr, int k, const char *indent)
 {
@@ -892,7 +914,8 @@ static void heap_text(struct tracer *tr, const struct goheap_snap *s, const stru
 		printf("probe budget %" PRId64 " events/s: not exceeded\n", tr->o.budget);
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		if (s->stats[i])
-			printf("  %s: %" PRIu64 "\n", stat_names[i], s->stats[i]);
+			printf("  %s: %" PRIu64 "\n", lh_stat_name(i), s->stats[i]);
+	trace_loss_print(&tr->heap_loss, "live bytes, growth and suspects");
 	if (tr->model)
 		printf("leak suspects (%u GC windows, %u without a GC): %d\n", tot->windows,
 		       tot->skipped, tot->nsuspects);
@@ -939,6 +962,7 @@ static void report_text(struct tracer *tr, const struct goheap_snap *s, const st
 		heap_text(tr, s, tot);
 	trace_gor_text(tr);
 	trace_cgo_text(tr);
+	trace_mem_text(tr);
 	fflush(stdout);
 }
 
@@ -979,7 +1003,7 @@ static void suspects_json(struct tracer *tr, const struct goheap_snap *s,
 
 		if (!o)
 			return;
-		trace_suspect_json(o, "go_heap", x, tr->model);
+		trace_suspect_json(o, "go_heap", x, tr->model, &tr->heap_loss);
 		cJSON_AddItemToObject(o, "stack", stack_json(tr, site_by_key(s, x->site_id)));
 		cJSON_AddItemToArray(a, o);
 	}
@@ -1083,10 +1107,15 @@ static cJSON *build_json(struct tracer *tr, const struct goheap_snap *s,
 		cJSON_AddNumberToObject(st, "kept_out", s->ts.kept_out);
 		cJSON_AddNumberToObject(st, "live_entries", s->live_entries);
 		cJSON_AddNumberToObject(st, "drops", tot->drops);
+		if (trace_loss_why(&tr->heap_loss))
+			cJSON_AddStringToObject(st, "incomplete", trace_loss_why(&tr->heap_loss));
+		else
+			cJSON_AddNullToObject(st, "incomplete");
 		for (int i = 0; i < LH_STAT__COUNT; i++)
-			cJSON_AddNumberToObject(st, stat_names[i], s->stats[i]);
+			cJSON_AddNumberToObject(st, lh_stat_name(i), s->stats[i]);
 	}
 	budget_json(tr, root);
+	trace_mem_json(tr, root);
 	return root;
 }
 
@@ -1109,7 +1138,7 @@ cJSON *trace_series_json(const struct model *m, uint64_t site_id)
 }
 
 void trace_suspect_json(cJSON *o, const char *kind, const struct suspect *x,
-			const struct model *m)
+			const struct model *m, const struct trace_loss *loss)
 {
 	cJSON_AddStringToObject(o, "kind", kind);
 	cJSON_AddNumberToObject(o, "growth_per_s", x->growth_per_s);
@@ -1119,6 +1148,50 @@ void trace_suspect_json(cJSON *o, const char *kind, const struct suspect *x,
 	cJSON_AddNumberToObject(o, "confidence", x->confidence);
 	cJSON_AddNumberToObject(o, "windows", x->windows);
 	cJSON_AddItemToObject(o, "series", trace_series_json(m, x->site_id));
+	if (trace_loss_why(loss))
+		cJSON_AddStringToObject(o, "incomplete", trace_loss_why(loss));
+	else
+		cJSON_AddNullToObject(o, "incomplete");
+}
+
+/* ---- lost events ---- */
+
+void trace_loss_start(struct trace_loss *l, const uint64_t stats[LH_STAT__COUNT])
+{
+	memset(l, 0, sizeof(*l));
+	memcpy(l->base, stats, sizeof(l->base));
+}
+
+void trace_loss_update(struct trace_loss *l, const uint64_t stats[LH_STAT__COUNT], bool shared)
+{
+	size_t o = 0;
+
+	l->lost = 0;
+	l->why[0] = '\0';
+	for (int i = 0; i < LH_STAT__COUNT; i++) {
+		uint64_t d = stats[i] > l->base[i] ? stats[i] - l->base[i] : 0;
+
+		if (!d || !lh_stat_loses_data(i))
+			continue;
+		l->lost += d;
+		if (o < sizeof(l->why))
+			o += snprintf(l->why + o, sizeof(l->why) - o, "%s%s %" PRIu64,
+				      o ? ", " : "", lh_stat_name(i), d);
+	}
+	if (l->lost && o < sizeof(l->why))
+		snprintf(l->why + o, sizeof(l->why) - o, " since attach%s",
+			 shared ? " (counted in the BPF object all targets share)" : "");
+}
+
+const char *trace_loss_why(const struct trace_loss *l)
+{
+	return l && l->lost ? l->why : NULL;
+}
+
+void trace_loss_print(const struct trace_loss *l, const char *what)
+{
+	if (l->lost)
+		printf("data incomplete: %s: %s rest on the events recorded\n", l->why, what);
 }
 
 void trace_heap_summary(struct tracer *tr, struct trace_summary *s)
@@ -1132,6 +1205,7 @@ void trace_heap_summary(struct tracer *tr, struct trace_summary *s)
 	s->nsuspects = tr->htot->nsuspects;
 	s->top_growth = tr->htot->nsuspects ? tr->htot->suspects[0].growth_per_s : 0;
 	s->drops = tr->htot->drops;
+	s->incomplete = tr->heap_loss.lost > 0;
 	s->events = tr->htot->events;
 	s->entries = tr->hsnap.live_entries;
 	s->capacity = bpfmaps__scaled(LH_GOHEAP_MAX_LIVE);
@@ -1280,6 +1354,7 @@ int trace_collect(struct tracer *tr)
 	free(tr->htot);
 	tr->hsnap = s;
 	tr->htot = tot;
+	trace_mem_collect(tr);
 	return 0;
 }
 
@@ -1312,6 +1387,7 @@ int trace_tick(struct tracer *tr)
 	double t = trace_now_s(&tr->start);
 	int err;
 
+	trace_snap_tick(tr);
 	if (t >= tr->next_budget) {
 		check_budget(tr);
 		trace_gor_budget(tr);
@@ -1326,15 +1402,36 @@ int trace_tick(struct tracer *tr)
 	return err ? err : 1;
 }
 
-static int run(struct tracer *tr)
+static void on_oom(const struct oom_victim *v, void *ctx)
+{
+	struct tracer *tr = ctx;
+
+	if (v->pid == tr->t->pid || oom_victim_tgid(v->pid) == tr->t->pid)
+		trace_snap_oom(tr, v);
+}
+
+/* 100 ms, or less when an OOM record comes in: it is handled at once. */
+static void nap(struct oomwatch *ow)
+{
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	struct pollfd p;
+
+	if (!ow) {
+		nanosleep(&ts, NULL);
+		return;
+	}
+	p = (struct pollfd){ .fd = oomwatch__fd(ow), .events = POLLIN };
+	if (poll(&p, 1, 100) > 0)
+		oomwatch__consume(ow);
+}
+
+static int run(struct tracer *tr, struct oomwatch *ow)
 {
 	bool alive = true;
 	int err = 0;
 
 	while (!stop_flag) {
-		struct timespec nap = { 0, 100 * 1000 * 1000 };
-
-		nanosleep(&nap, NULL);
+		nap(ow);
 		alive = target_alive(tr);
 		if (!alive)
 			break;
@@ -1345,7 +1442,15 @@ static int run(struct tracer *tr)
 			return err;
 	}
 	if (!alive) {
-		log_info("process %d exited", tr->t->pid);
+		/* mark_victim comes before the victim can exit: its record is in by now */
+		if (ow)
+			oomwatch__consume(ow);
+		if (attach__execed(tr->t))
+			log_warn("process %d replaced itself (execve): its Go program is gone",
+				 tr->t->pid);
+		else
+			log_info("process %d exited%s", tr->t->pid,
+				 tr->oom_taken ? " (OOM-killed)" : "");
 		return 0;
 	}
 	/* a last report for the stretch since the previous one */
@@ -1384,10 +1489,9 @@ static int open_target(struct tracer *tr)
 	if (!tr->t) {
 		int err = errno;
 
-		if (err == EACCES || err == EPERM)
-			log_err("process %d: %s: leakhound trace needs root, or CAP_BPF, "
-				"CAP_PERFMON, CAP_SYS_ADMIN (uprobes) and CAP_SYS_PTRACE", tr->o.pid,
-				strerror(err));
+		if (caps_perm_err(err))
+			log_err("process %d: %s; %s", tr->o.pid, strerror(err),
+				caps_hint(CAPS_PROC | CAPS_PROC_PRIVATE));
 		else
 			log_err("process %d: %s", tr->o.pid, gobin_strerror(err));
 		return -err;
@@ -1432,6 +1536,7 @@ static int attach_cgo(struct tracer *tr)
 
 static int attach(struct tracer *tr)
 {
+	uint64_t stats[LH_STAT__COUNT] = {};
 	const char *what = NULL;
 	int err;
 
@@ -1446,10 +1551,11 @@ static int attach(struct tracer *tr)
 	if (!tr->gh) {
 		err = -errno;
 		log_err("cannot load the BPF object: %s%s", strerror(-err),
-			err == -EPERM ? " (needs root, or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE)"
-				      : "");
+			caps_err_hint(err, CAPS_BPF));
 		return err;
 	}
+	goheap__stats(tr->gh, stats); /* before the probes: their failures count */
+	trace_loss_start(&tr->heap_loss, stats);
 	tr->gopt = (struct goheap_opts){
 		.mode = mode_of(tr),
 		.rate = tr->rate > 0 && tr->rate <= UINT32_MAX ? tr->rate : 0,
@@ -1460,8 +1566,9 @@ static int attach(struct tracer *tr)
 		if (!target_alive(tr))
 			log_err("process %d exited while attaching", tr->t->pid);
 		else
-			log_err("process %d: cannot attach to %s: %s", tr->t->pid,
-				what ? what : "?", strerror(-err));
+			log_err("process %d: cannot attach to %s: %s%s", tr->t->pid,
+				what ? what : "?", strerror(-err),
+				caps_err_hint(err, CAPS_UPROBE | CAPS_PROC));
 		return err;
 	}
 	/* goroutines are a bonus here: their failure leaves heap tracing on */
@@ -1493,6 +1600,7 @@ static int start_tracing(struct tracer *tr)
 		log_info("process %d: attached:%s%s%s", tr->t->pid, tr->gh ? " Go heap" : "",
 			 tr->gor ? " goroutines" : "", tr->cgo ? " C heap" : "");
 	history_setup(tr);
+	snap_watch_init(&tr->snapw, tr->t->pid);
 	clock_gettime(CLOCK_MONOTONIC, &tr->start);
 	tr->next_report = tr->o.interval;
 	tr->next_budget = 1;
@@ -1539,6 +1647,7 @@ void trace_stop(struct tracer *tr)
 
 int cmd_trace(int argc, char **argv)
 {
+	struct oomwatch *ow = NULL;
 	struct tracer tr = {};
 	int err;
 
@@ -1553,6 +1662,9 @@ int cmd_trace(int argc, char **argv)
 		if (!tr.o.no_goroutines)
 			trace_gor_print_probes(&tr);
 		trace_cgo_print_probes(&tr);
+		if (tr.o.snap.dir && tr.o.snap.oom)
+			printf("tracepoint oom:mark_victim: a snapshot into %s if the kernel "
+			       "OOM-kills it\n", tr.o.snap.dir);
 	}
 	if (!err)
 		err = setup_rate(&tr);
@@ -1564,9 +1676,16 @@ int cmd_trace(int argc, char **argv)
 		goto out;
 	}
 	err = start_tracing(&tr);
+	if (!err && tr.o.snap.dir && tr.o.snap.oom) {
+		ow = oomwatch__open(on_oom, &tr);
+		if (!ow)
+			log_warn("no snapshot at an OOM kill: oom:mark_victim: %s%s", strerror(errno),
+				 caps_err_hint(errno, CAPS_BPF | CAPS_TRACEPOINT));
+	}
 	if (!err)
-		err = run(&tr);
+		err = run(&tr, ow);
 out:
+	oomwatch__free(ow);
 	trace_stop(&tr);
 	return err ? 1 : 0;
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "bpfmaps.h"
 #include "callocs.h"
 #include "cheap.h"
@@ -44,6 +45,7 @@ struct trace_cgo {
 	uint32_t window, windows, skipped;
 	int nsuspects;
 	struct suspect suspects[MAX_SUSPECTS];
+	struct trace_loss loss;
 };
 
 /* One frame of a C heap stack: Go (function, file, line) or C (symbol, module). */
@@ -52,11 +54,6 @@ struct cframe {
 	uint32_t pc_index;
 };
 
-static const char *const stat_names[] = {
-#define X(id, name, desc) name,
-	LH_STATS(X)
-#undef X
-};
 
 bool trace_cgo_wanted(const struct tracer *tr)
 {
@@ -123,6 +120,7 @@ void trace_cgo_print_probes(struct tracer *tr)
 
 int trace_cgo_attach(struct tracer *tr)
 {
+	uint64_t stats[LH_STAT__COUNT] = {};
 	struct trace_cgo *c;
 	const char *what = NULL;
 	int err;
@@ -142,13 +140,16 @@ int trace_cgo_attach(struct tracer *tr)
 	c->ch = tr->sh ? tr->sh->ch : cheap__open();
 	if (!c->model || !c->ps || !c->ch) {
 		err = -errno;
-		log_err("C heap tracing: %s", strerror(-err));
+		log_err("C heap tracing: %s%s", strerror(-err), caps_err_hint(err, CAPS_BPF));
 		goto fail;
 	}
+	cheap__stats(c->ch, stats); /* before the probes: their failures count */
+	trace_loss_start(&c->loss, stats);
 	err = cheap__attach(c->ch, tr->t, &c->ci, &c->opt, &what);
 	if (err) {
-		log_err("process %d: C heap tracing: cannot attach to %s in %s: %s", tr->t->pid,
-			what ? what : "?", c->ci.path, strerror(-err));
+		log_err("process %d: C heap tracing: cannot attach to %s in %s: %s%s", tr->t->pid,
+			what ? what : "?", c->ci.path, strerror(-err),
+			caps_err_hint(err, CAPS_UPROBE | CAPS_PROC | CAPS_PROC_PRIVATE));
 		goto fail;
 	}
 	tr->cgo = c;
@@ -348,6 +349,7 @@ int trace_cgo_collect(struct tracer *tr)
 	}
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		c->drops += c->snap.stats[i];
+	trace_loss_update(&c->loss, c->snap.stats, tr->sh);
 	model__close_window(c->model, c->window++, now);
 	c->nsuspects = model__suspects(c->model, c->suspects, MAX_SUSPECTS);
 	if (c->nsuspects < 0)
@@ -401,7 +403,8 @@ void trace_cgo_text(struct tracer *tr)
 		       c->opt.budget, c->backoffs, c->backoff_msg);
 	for (int i = 0; i < LH_STAT__COUNT; i++)
 		if (c->snap.stats[i])
-			printf("  %s: %" PRIu64 "\n", stat_names[i], c->snap.stats[i]);
+			printf("  %s: %" PRIu64 "\n", lh_stat_name(i), c->snap.stats[i]);
+	trace_loss_print(&c->loss, "outstanding bytes, growth and suspects");
 	printf("C heap leak suspects (%u windows): %d\n", c->windows, c->nsuspects);
 	for (int i = 0; i < c->nsuspects; i++) {
 		const struct suspect *x = &c->suspects[i];
@@ -469,6 +472,10 @@ void trace_cgo_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 	cJSON_AddNumberToObject(h, "failed", c->cnt.sum.failed);
 	cJSON_AddNumberToObject(h, "live_entries", c->snap.live_entries);
 	cJSON_AddNumberToObject(h, "drops", c->drops);
+	if (trace_loss_why(&c->loss))
+		cJSON_AddStringToObject(h, "incomplete", trace_loss_why(&c->loss));
+	else
+		cJSON_AddNullToObject(h, "incomplete");
 	cJSON_AddNumberToObject(h, "windows", c->windows);
 	a = cJSON_AddObjectToObject(h, "budget");
 	if (a) {
@@ -502,7 +509,7 @@ void trace_cgo_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 
 		if (!o)
 			break;
-		trace_suspect_json(o, "cgo_heap", x, c->model);
+		trace_suspect_json(o, "cgo_heap", x, c->model, &c->loss);
 		cJSON_AddItemToObject(o, "stack",
 				      site_stack_json(c, site_by_id(&c->snap, x->site_id), o));
 		cJSON_AddItemToArray(suspects, o);
@@ -592,4 +599,5 @@ void trace_cgo_summary(struct tracer *tr, struct trace_summary *s)
 	s->events = c->cnt.sum.calls + c->cnt.sum.frees;
 	s->entries = c->snap.live_entries;
 	s->capacity = bpfmaps__scaled(LH_CHEAP_MAX_LIVE);
+	s->incomplete = c->loss.lost > 0;
 }

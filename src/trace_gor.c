@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "bpfmaps.h"
 #include "goroutines.h"
 #include "log.h"
@@ -85,6 +86,7 @@ struct trace_gor {
 	uint32_t windows, skipped;
 	/* the snapshot of this report; have_snap false when it could not be taken */
 	struct goroutine_snapshot gs;
+	uint64_t gs_at;		/* when gs was taken (trace_mono_ns); 0: never */
 	bool have_snap;
 	bool warned;
 	const struct goroutine **by_goid;	/* gs.g sorted by goid */
@@ -99,6 +101,7 @@ struct trace_gor {
 	uint64_t *attach_goids;			/* sorted: the goroutines at attach */
 	size_t nattach;
 	uint32_t unrecorded;	/* created since attach, not recorded (budget, read gap) */
+	struct trace_loss loss;
 };
 
 /*
@@ -145,6 +148,7 @@ static void remember_attach(struct tracer *tr, struct trace_gor *g)
 
 int trace_gor_attach(struct tracer *tr)
 {
+	uint64_t stats[LH_STAT__COUNT] = {};
 	struct trace_gor *g;
 	const char *what = NULL;
 	int err;
@@ -158,14 +162,17 @@ int trace_gor_attach(struct tracer *tr)
 	g->gt = tr->sh ? tr->sh->gt : gortrace__open();
 	if (!g->model || !g->gt) {
 		err = -errno;
-		log_err("goroutine tracing: %s", strerror(-err));
+		log_err("goroutine tracing: %s%s", strerror(-err), caps_err_hint(err, CAPS_BPF));
 		goto fail;
 	}
 	g->opt.budget = tr->o.budget;
+	gortrace__stats(g->gt, stats); /* before the probes: their failures count */
+	trace_loss_start(&g->loss, stats);
 	err = gortrace__attach(g->gt, tr->t, &g->opt, &what);
 	if (err) {
-		log_err("process %d: goroutine tracing: cannot attach to %s: %s", tr->t->pid,
-			what ? what : "?", strerror(-err));
+		log_err("process %d: goroutine tracing: cannot attach to %s: %s%s", tr->t->pid,
+			what ? what : "?", strerror(-err),
+			caps_err_hint(err, CAPS_UPROBE | CAPS_PROC));
 		goto fail;
 	}
 	tr->gor = g;
@@ -327,17 +334,24 @@ static int cmp_goid(const void *a, const void *b)
 	return x->goid < y->goid ? -1 : x->goid > y->goid;
 }
 
-/* Takes this report's snapshot; a failure leaves the probes' view alone, said once. */
+/*
+ * Takes this report's snapshot; a failure leaves the probes' view alone, said once, and
+ * keeps the last snapshot taken (for a snapshot of a process being OOM-killed) while
+ * have_snap says this report has none.
+ */
 static void take_snapshot(struct tracer *tr, struct trace_gor *g)
 {
+	struct goroutine_snapshot ns;
 	int err;
 
-	goroutines__release(&g->gs);
 	free(g->by_goid);
 	g->by_goid = NULL;
 	g->have_snap = false;
-	err = goroutines__snapshot(tr->t, &g->gs);
+	err = goroutines__snapshot(tr->t, &ns);
 	if (!err) {
+		goroutines__release(&g->gs);
+		g->gs = ns;
+		g->gs_at = trace_mono_ns();
 		g->by_goid = calloc(g->gs.n + 1, sizeof(*g->by_goid));
 		if (!g->by_goid)
 			err = -ENOMEM;
@@ -354,6 +368,34 @@ static void take_snapshot(struct tracer *tr, struct trace_gor *g)
 		g->by_goid[i] = &g->gs.g[i];
 	qsort(g->by_goid, g->gs.n, sizeof(*g->by_goid), cmp_goid);
 	g->have_snap = true;
+}
+
+const struct goroutine_snapshot *trace_gor_last_snapshot(struct tracer *tr, uint64_t *at_ns)
+{
+	struct trace_gor *g = tr->gor;
+
+	if (!g || !g->gs_at)
+		return NULL;
+	*at_ns = g->gs_at;
+	return &g->gs;
+}
+
+double trace_gor_count(struct tracer *tr)
+{
+	struct trace_gor *g = tr->gor;
+	struct lh_gor_tstate ts;
+	double base, n;
+
+	if (!g)
+		return -1;
+	base = g->have_snap ? g->gs.user : g->live;
+	if (g->detached || gortrace__tstate(g->gt, tr->t->pid, &ts))
+		return base;
+	/* creations and exits the probes counted since the last report */
+	n = base + (double)(ts.creates - g->snap.ts.creates) -
+	    (double)(ts.exits - g->snap.ts.exits) -
+	    (double)(ts.exits_untracked - g->snap.ts.exits_untracked);
+	return n > 0 ? n : 0;
 }
 
 static const struct goroutine *snap_find(const struct trace_gor *g, uint64_t goid)
@@ -621,6 +663,7 @@ int trace_gor_collect(struct tracer *tr)
 		log_err("reading the goroutine maps: %s", strerror(-err));
 		return err;
 	}
+	trace_loss_update(&g->loss, g->snap.stats, tr->sh);
 	g->window++;
 	for (size_t i = 0; i < g->nsites; i++) {
 		const struct gor_site *s = &g->sites[i];
@@ -682,7 +725,8 @@ static int current_frames(struct tracer *tr, const struct goroutine *x, struct f
 {
 	const struct goroutine_snapshot *gs = &tr->gor->gs;
 
-	if (!x || (uint64_t)x->pc_off + x->npcs > gs->npcs)
+	/* no frames (gs->pcs may then be NULL: no arithmetic on it) */
+	if (!x || !x->npcs || (uint64_t)x->pc_off + x->npcs > gs->npcs)
 		return 0;
 	return pcs_frames(tr, gs->pcs + x->pc_off, x->npcs, fr, MAX_FRAMES);
 }
@@ -759,6 +803,7 @@ void trace_gor_text(struct tracer *tr)
 	       (uint64_t)ts->exits_untracked, (uint64_t)ts->malgs);
 	if (g->detached)
 		printf("goroutine probes: %s\n", g->detach_msg);
+	trace_loss_print(&g->loss, "counts, growth and suspects");
 	if (g->backoffs)
 		printf("goroutine probe budget %" PRIu32 "/s: exceeded, backed off %d times; last: "
 		       "%s\n", g->opt.budget, g->backoffs, g->backoff_msg);
@@ -868,6 +913,20 @@ void trace_gor_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 	cJSON_AddNumberToObject(o, "new_g_structs", g->snap.ts.malgs);
 	cJSON_AddNumberToObject(o, "windows", g->windows);
 	cJSON_AddNumberToObject(o, "not_parked", g->not_parked);
+	{
+		cJSON *st = cJSON_AddObjectToObject(o, "stats");
+		uint64_t drops = 0;
+
+		for (int i = 0; st && i < LH_STAT__COUNT; i++) {
+			drops += g->snap.stats[i];
+			cJSON_AddNumberToObject(st, lh_stat_name(i), g->snap.stats[i]);
+		}
+		cJSON_AddNumberToObject(st, "drops", drops);
+		if (trace_loss_why(&g->loss))
+			cJSON_AddStringToObject(st, "incomplete", trace_loss_why(&g->loss));
+		else
+			cJSON_AddNullToObject(st, "incomplete");
+	}
 	b = cJSON_AddObjectToObject(o, "budget");
 	if (b) {
 		cJSON_AddNumberToObject(b, "backoffs", g->backoffs);
@@ -912,6 +971,10 @@ void trace_gor_json(struct tracer *tr, cJSON *root, cJSON *suspects)
 		cJSON_AddNumberToObject(j, "confidence", x->confidence);
 		cJSON_AddNumberToObject(j, "windows", x->windows);
 		cJSON_AddItemToObject(j, "series", trace_series_json(g->model, x->site_id));
+		if (trace_loss_why(&g->loss))
+			cJSON_AddStringToObject(j, "incomplete", trace_loss_why(&g->loss));
+		else
+			cJSON_AddNullToObject(j, "incomplete");
 		site_json(tr, s, j);
 		cJSON_AddItemToArray(suspects, j);
 	}
@@ -933,4 +996,5 @@ void trace_gor_summary(struct tracer *tr, struct trace_summary *s)
 	s->events = g->snap.ts.creates + g->snap.ts.exits + g->snap.ts.exits_untracked;
 	s->entries = g->snap.nlive;
 	s->capacity = bpfmaps__scaled(LH_GOR_MAX_LIVE);
+	s->incomplete = g->loss.lost > 0;
 }

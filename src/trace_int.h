@@ -12,7 +12,9 @@
 #include "goheap.h"
 #include "gortrace.h"
 #include "gosym.h"
+#include "memstats.h"
 #include "model.h"
+#include "snapshot.h"
 
 /* runtime/mprof.go: MemProfileRate's default, 512 KiB, also what we turn sampling on with */
 #define DEFAULT_RATE (512 * 1024)
@@ -34,6 +36,8 @@ enum cgo_mode { CGO_AUTO, CGO_ON, CGO_OFF };
  * leak of a few KiB/s enough samples per minute, and the budget guards the rest.
  */
 #define DEFAULT_CGO_RATE (64 * 1024)
+/* Where `leakhound trace` puts snapshots unless told (relative: the working directory). */
+#define TRACE_SNAP_DIR "leakhound-snapshots"
 
 struct trace_opts {
 	pid_t pid;
@@ -50,6 +54,7 @@ struct trace_opts {
 	enum cgo_mode cgo;
 	int64_t cgo_rate; /* bytes between C heap samples; 0: every allocation */
 	const char *outdir;
+	struct snap_opts snap;
 };
 
 struct trace_gor;
@@ -66,6 +71,23 @@ struct trace_shared {
 	struct gortrace *gt;
 	struct cheap *ch;
 };
+
+/*
+ * What a part (Go heap, goroutines, C heap) lost since its target was attached: the
+ * failure counters that mean lost data (lh_stat_loses_data), from a base taken at attach.
+ * The counters are the BPF object's: in the daemon, shared by every target.
+ */
+struct trace_loss {
+	uint64_t base[LH_STAT__COUNT];
+	uint64_t lost;
+	char why[256];	/* "live_map_full 12, ... since attach"; "" when nothing was lost */
+};
+void trace_loss_start(struct trace_loss *l, const uint64_t stats[LH_STAT__COUNT]);
+void trace_loss_update(struct trace_loss *l, const uint64_t stats[LH_STAT__COUNT], bool shared);
+/* The why, or NULL when nothing was lost: for JSON. */
+const char *trace_loss_why(const struct trace_loss *l);
+/* "data incomplete: WHY: ..." under a part's counters in the text report, if any. */
+void trace_loss_print(const struct trace_loss *l, const char *what);
 
 /* The Go heap part of the last report. */
 struct trace_totals {
@@ -107,6 +129,13 @@ struct tracer {
 	struct trace_totals *htot;
 	double next_report, next_budget;
 	const char *cgo_off;	/* why it is off, when asked for or automatic; NULL: on */
+	struct snap_watch snapw; /* the early snapshot triggers */
+	unsigned int snaps[SNAP__COUNT];	/* snapshots written, by reason */
+	bool oom_taken;		/* the OOM snapshot is written (once) */
+	struct trace_loss heap_loss;
+	/* the RSS breakdown of the last report (src/trace_mem.c); have_mem: read */
+	struct mem_breakdown mem;
+	bool have_mem;
 };
 
 struct frame_out {
@@ -160,15 +189,30 @@ struct trace_summary {
 	uint64_t events;     /* probe hits since attach */
 	uint64_t entries;    /* entries of the object's live map held for this target */
 	uint64_t capacity;   /* that map's size (all targets) */
+	bool incomplete;     /* events lost since attach (trace_loss) */
 };
 void trace_heap_summary(struct tracer *tr, struct trace_summary *s);
 void trace_gor_summary(struct tracer *tr, struct trace_summary *s);
 void trace_cgo_summary(struct tracer *tr, struct trace_summary *s);
 /* A heap suspect's fields (kind, growth_per_s, live, ..., series) added to o. */
 void trace_suspect_json(cJSON *o, const char *kind, const struct suspect *x,
-			const struct model *m);
+			const struct model *m, const struct trace_loss *loss);
 /* [[t, live], ...]: the points a suspect rests on, oldest first, t in seconds. */
 cJSON *trace_series_json(const struct model *m, uint64_t site_id);
+
+/* ---- snapshots (src/trace_snap.c) ---- */
+
+struct oom_victim;
+/*
+ * Writes a snapshot of tr now (tr->o.snap.dir: nothing when NULL): the maps are read
+ * again first. detail says what fired it; v is the OOM record, NULL for the others.
+ */
+int trace_snapshot(struct tracer *tr, enum snap_reason r, const char *detail,
+		   const struct oom_victim *v);
+/* Every tick: the early triggers (at most every SNAP_CHECK_S). */
+void trace_snap_tick(struct tracer *tr);
+/* tr's target is the OOM killer's victim: its snapshot, once. */
+void trace_snap_oom(struct tracer *tr, const struct oom_victim *v);
 
 /* ---- goroutines (src/trace_gor.c) ---- */
 
@@ -181,6 +225,14 @@ int trace_gor_collect(struct tracer *tr);
 void trace_gor_text(struct tracer *tr);
 void trace_gor_json(struct tracer *tr, cJSON *root, cJSON *suspects);
 void trace_gor_print_probes(struct tracer *tr);
+/*
+ * Live goroutines now, without a snapshot: the last report's count moved by the creations
+ * and exits the probes counted since; -1 when goroutine tracing is off.
+ */
+double trace_gor_count(struct tracer *tr);
+struct goroutine_snapshot;
+/* The last goroutine snapshot taken (a report's, even one that failed since), or NULL. */
+const struct goroutine_snapshot *trace_gor_last_snapshot(struct tracer *tr, uint64_t *at_ns);
 void trace_gor_free(struct tracer *tr);
 
 /* ---- C heap (src/trace_cgo.c) ---- */
@@ -199,5 +251,13 @@ int trace_cgo_pprof(struct tracer *tr);
 int trace_cgo_pprof_buf(struct tracer *tr, uint8_t **buf, size_t *len);
 void trace_cgo_print_probes(struct tracer *tr);
 void trace_cgo_free(struct tracer *tr);
+
+/* ---- the RSS breakdown (src/trace_mem.c) ---- */
+
+/* Reads it for the report being collected, with the C heap's live bytes when traced. */
+void trace_mem_collect(struct tracer *tr);
+void trace_mem_text(struct tracer *tr);
+/* "memory": the breakdown (docs/MEMORY.md), or null and "memory_error". */
+void trace_mem_json(struct tracer *tr, cJSON *root);
 
 #endif

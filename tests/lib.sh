@@ -43,6 +43,28 @@ fixtures() {
 	cat "$FIXTURES/manifest.tsv"
 }
 
+# The fixture built by a release for a variant: its path, or nothing.
+fixture_of() { # release fixture variant
+	fixtures | awk -v r="$1" -v f="$2" -v v="$3" '$2 == r && $3 == f && $4 == v { print $1; exit }'
+}
+# The newest release the fixtures were built with.
+newest_release() {
+	fixtures | awk '{ print $2 }' | sort -uV | tail -1
+}
+
+# The port of a `leakhound daemon --foreground --listen 127.0.0.1:0` whose stdout goes
+# to file: waits up to 10 s for its "listening on" line; nothing when it never comes.
+daemon_port() { # stdout-file
+	local port
+	for _ in $(seq 100); do
+		port=$(sed -n 's|^leakhound daemon: listening on http://127\.0\.0\.1:\([0-9]*\)/$|\1|p' \
+			"$1" 2> /dev/null)
+		[ -n "$port" ] && { echo "$port"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+
 # tracefs, where uprobe_events lives: some machines boot without it mounted.
 if [ ! -e /sys/kernel/tracing/uprobe_events ] && [ "$(id -u)" = 0 ]; then
 	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
@@ -52,6 +74,7 @@ fi
 # exit (KEEP=1 keeps $tmp and says where it is). Call once, from the script's top level.
 setup_tmp() {
 	tmp=$(mktemp -d)
+	export LEAKHOUND_TEST_TAG="$$-$RANDOM"
 	pids=()
 	if [ -n "${KEEP:-}" ]; then
 		echo "tmp $tmp"
@@ -68,34 +91,32 @@ need_root() {
 	finish
 }
 
-# The tracers' BPF programs still loaded (bpftool shows the first 15 characters of a
-# name: lh_goheap_*, lh_gor_*), but for those held by another build's processes (other
-# test runs or daemons on the machine: a holder whose executable is neither $LEAKHOUND
-# nor in $OUTPUT), and our uprobe_events lines (perf-event uprobes leave none; legacy
+# The tracers' BPF programs (bpftool shows the first 15 characters of a name:
+# lh_goheap_*, lh_gor_*, lh_cheap_*) that this test's processes hold: they carry
+# LEAKHOUND_TEST_TAG in their environment (set by setup_tmp). A tracer that exits
+# releases everything it held, so after the tracers are gone this is 0 unless one of
+# them is still running; programs of other leakhound processes on the machine (another
+# test run, a daemon), and programs a moment away from being freed with no holder left,
+# are not counted. Also our uprobe_events lines (perf-event uprobes leave none; legacy
 # ones would).
 our_progs() {
 	bpftool prog show 2>/dev/null | awk -F: '/name lh_(goheap|gor|cheap)_/ { print $1 }' |
 		python3 -c '
-import os, re, subprocess, sys
-NAME = r"name lh_(goheap|gor|cheap)_"
-mine, out = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2]) + "/"
+import os, sys
+tag = ("LEAKHOUND_TEST_TAG=" + sys.argv[1]).encode()
 ids = {int(l) for l in sys.stdin if l.strip()}
-foreign = set()
+held = set()
 for pid in filter(str.isdigit, os.listdir("/proc") if ids else []):
     try:
-        exe = os.readlink("/proc/%s/exe" % pid)
-        if exe == mine or exe.startswith(out):
-            continue
+        with open("/proc/%s/environ" % pid, "rb") as f:
+            if tag not in f.read().split(b"\0"):
+                continue
         for fd in os.listdir("/proc/%s/fdinfo" % pid):
             with open("/proc/%s/fdinfo/%s" % (pid, fd)) as f:
-                foreign.update(int(l.split()[1]) for l in f if l.startswith("prog_id:"))
+                held.update(int(l.split()[1]) for l in f if l.startswith("prog_id:"))
     except OSError:
         continue
-# only those still loaded after the scan: programs another process was closing as we
-# listed them are gone by now (a daemon detaching from churning targets)
-still = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
-ids &= {int(l.split(":")[0]) for l in still.splitlines() if re.search(NAME, l)}
-print(len(ids - foreign))' "$LEAKHOUND" "$OUTPUT"
+print(len(ids & held))' "${LEAKHOUND_TEST_TAG:-none}"
 }
 our_uprobes() {
 	grep -c 'libbpf_' /sys/kernel/tracing/uprobe_events 2>/dev/null || true

@@ -3,7 +3,8 @@
  * libFuzzer target for every reader of untrusted binary bytes: ELF headers and
  * sections, .go.buildinfo, pclntab and the inline tree, moduledata, the x86
  * decoder behind probe sites and runtime globals, DWARF, and the ELF symbol
- * tables C frames are named from (elfsym). A daemon running
+ * tables C frames are named from (elfsym), and the C allocator's functions and
+ * probe sites in a shared library (callocs). A daemon running
  * as root reads binaries from untrusted containers: none of this may crash,
  * hang or read out of bounds, whatever the input.
  */
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 #include "buildinfo.h"
+#include "callocs.h"
 #include "elfbin.h"
 #include "elfsym.h"
 #include "globals.h"
@@ -80,6 +82,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		gosym__free(gs);
 	}
 	walk_elfsym(eb);
+	{
+		static struct calloc_info ci;
+
+		callocs__resolve(eb, &ci);
+	}
 	elfbin__free(eb);
 	return 0;
 }

@@ -117,7 +117,8 @@ setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
 rc=$?
 check "nobody: check exits 1 (rc=$rc)" [ $rc -eq 1 ]
 check "nobody: names CAP_BPF as MISSING" grep -q '^  MISSING  CAP_BPF: needs CAP_BPF and CAP_PERFMON' "$tmp/nobody.txt"
-check "nobody: names CAP_SYS_ADMIN as MISSING" grep -q '^  MISSING  CAP_SYS_ADMIN' "$tmp/nobody.txt"
+check "nobody: names CAP_SYS_ADMIN as MISSING, or not needed (uprobe_multi links)" \
+	grep -q -E '^  (MISSING  CAP_SYS_ADMIN|note     CAP_SYS_ADMIN: not held; not needed: uprobes are uprobe_multi)' "$tmp/nobody.txt"
 check "nobody: the live load fails with EPERM, said so" \
 	grep -q '^  MISSING  load: .*Operation not permitted; needs CAP_BPF' "$tmp/nobody.txt"
 check "nobody: ends 'leakhound cannot run here'" grep -q '^leakhound cannot run here' "$tmp/nobody.txt"
@@ -131,11 +132,21 @@ if command -v capsh > /dev/null; then
 	capsh --drop=cap_sys_admin -- -c "'$LEAKHOUND' check" > "$tmp/noadmin.txt" 2>&1
 	rc=$?
 	if grep -q '^  ok       attach' "$tmp/noadmin.txt"; then
-		check "no CAP_SYS_ADMIN: this kernel lets CAP_PERFMON create uprobes, exit 0" [ $rc -eq 0 ]
+		check "no CAP_SYS_ADMIN: this kernel lets CAP_PERFMON create uprobes (uprobe_multi links, or before the 2025 change), exit 0" [ $rc -eq 0 ]
 	else
 		check "no CAP_SYS_ADMIN: exits 1 (rc=$rc)" [ $rc -eq 1 ]
 		check "no CAP_SYS_ADMIN: names it as MISSING" \
 			grep -q '^  MISSING  CAP_SYS_ADMIN: needs CAP_SYS_ADMIN' "$tmp/noadmin.txt"
+	fi
+	# perf uprobes, as on kernels without uprobe_multi links (before 6.6)
+	LEAKHOUND_UPROBE_CLASSIC=1 capsh --drop=cap_sys_admin -- -c "'$LEAKHOUND' check" \
+		> "$tmp/noadmin2.txt" 2>&1
+	rc=$?
+	if grep -q '^  ok       attach' "$tmp/noadmin2.txt"; then
+		check "perf uprobes, no CAP_SYS_ADMIN: this kernel lets CAP_PERFMON create them, exit 0" [ $rc -eq 0 ]
+	else
+		check "perf uprobes, no CAP_SYS_ADMIN: exits 1 (rc=$rc), names it as MISSING" \
+			sh -c "[ $rc -eq 1 ] && grep -q '^  MISSING  CAP_SYS_ADMIN: needs CAP_SYS_ADMIN' '$tmp/noadmin2.txt'"
 	fi
 else
 	skip "capsh not installed (libcap2-bin)"

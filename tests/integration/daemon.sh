@@ -545,7 +545,7 @@ check('hostPID: true', pod.get('hostPID') is True)
 c = (pod.get('containers') or [{}])[0]
 sc = c.get('securityContext', {})
 caps = sc.get('capabilities', {})
-want = {'BPF', 'PERFMON', 'SYS_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'SYS_RESOURCE'}
+want = {'BPF', 'PERFMON', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'CHECKPOINT_RESTORE'}  # docs/SECURITY.md
 check('capabilities: drop ALL, add %s' % sorted(caps.get('add', [])), caps.get('drop') == ['ALL'] and set(caps.get('add', [])) == want, caps)
 check('not privileged, no privilege escalation', sc.get('privileged') is False and sc.get('allowPrivilegeEscalation') is False)
 lim = c.get('resources', {}).get('limits', {})
@@ -567,6 +567,8 @@ check('the ConfigMap config.json is JSON', ok)
 port = int(conf.get('listen', ':0').rsplit(':', 1)[1])
 check('the config listens on the container port %s, the one Prometheus is told' % port, port in ports and ann.get('prometheus.io/port') == str(port), (ports, ann))
 check('the token file is in the token volume', conf.get('token_file', '').startswith(mounts.get('token', {}).get('mountPath', '?') + '/'))
+snapdir = conf.get('snapshot_dir', '/var/lib/leakhound/snapshots')
+check('snapshots (%s) go to a hostPath volume, kept on the node' % snapdir, 'hostPath' in vols.get(next((n for n, m in mounts.items() if m.get('mountPath') == snapdir), '?'), {}) and not mounts.get('snapshots', {}).get('readOnly'))
 json.dump(conf, open(sys.argv[2], 'w'))
 sys.exit(fails > 0)
 PY

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# A bounded libFuzzer run (ASan + UBSan) of every binary-reader fuzz target, seeded
-# with the fixtures. The long runs are `make fuzz`; this catches regressions.
+# A bounded libFuzzer run (ASan + UBSan) of every fuzz target, seeded with the fixtures,
+# the saved regression inputs and (fuzz_gomem) the memory of live fixtures. The long runs
+# are `make fuzz`; this catches regressions. 40 s a target: with 8 targets the whole script
+# takes about 6 minutes on 2 cores, the instrumented build included (docs/FUZZING.md).
 . "$(dirname "$0")/../lib.sh"
 
-seconds=${LEAKHOUND_FUZZ_SECONDS:-45}
+seconds=${LEAKHOUND_FUZZ_SECONDS:-40}
 if ! make -s fuzz-build OUTPUT="$OUTPUT" > "$OUTPUT/fuzz-build.log" 2>&1; then
 	fail "building the fuzz targets: $(tail -n 5 "$OUTPUT/fuzz-build.log")"
 	finish

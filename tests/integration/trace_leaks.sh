@@ -119,7 +119,8 @@ gc_run() { # name bin trace-seconds how(end|kill)
 			> "$tmp/$name.jsonl" 2> "$tmp/$name.err" &
 	fi
 	lpid=$!
-	sleep 6
+	# all probes are in once the first report is out (5 s; later on a loaded machine)
+	for _ in $(seq 300); do [ -s "$tmp/$name.jsonl" ] && break; sleep 0.1; done
 	site_bytes "$tpid" "$tmp/$name.bin" "$tmp/$name.sites" > "$tmp/$name.during"
 	if [ "$how" = end ]; then
 		wait "$lpid"

@@ -115,7 +115,7 @@ setpriv --reuid=65534 --regid=65534 --clear-groups "$LEAKHOUND" trace -p "$npid"
 	> /dev/null 2> "$tmp/nopriv.err"
 rc=$?
 check "as nobody: exit 1, one line naming the privileges ($rc: $(cat "$tmp/nopriv.err"))" \
-	[ "$rc" = 1 -a "$(wc -l < "$tmp/nopriv.err")" = 1 -a "$(grep -c 'needs root' "$tmp/nopriv.err")" = 1 ]
+	[ "$rc" = 1 -a "$(wc -l < "$tmp/nopriv.err")" = 1 -a "$(grep -c 'missing CAP_SYS_PTRACE, needed' "$tmp/nopriv.err")" = 1 ]
 
 # the BPF maps are keyed by kernel PIDs: refused in another PID namespace
 unshare -p -f --mount-proc "$LEAKHOUND" trace -p 1 > /dev/null 2> "$tmp/pidns.err"
