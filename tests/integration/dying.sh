@@ -9,8 +9,8 @@
 #    `sleep` (through /proc/sys/kernel/ns_last_pid): trace exits and the sleep runs on;
 #    the daemon lists the old target no more and never the sleep;
 #  - 1000 short-lived Go processes (25 at a time, 50-500 ms each) under the daemon: it
-#    stays up, attaches to those that live long enough, lists none once they are gone, counts attaches
-#    and detaches alike, exits 0 on SIGTERM and leaves nothing loaded.
+#    stays up, attaches to those that live long enough, lists none once they are gone,
+#    counts attaches and detaches alike, exits 0 on SIGTERM and leaves nothing loaded.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh

@@ -26,7 +26,6 @@ newest=$(newest_release)
 gcstress=$(fixture_of "$newest" gcstress default)
 leaky=$(fixture_of "$newest" leaky default)
 steady=$(fixture_of "$newest" steady default)
-last_json() { tail -1 "$1"; }
 jq_() { # file python-expression-on-d (the last JSON line)
 	tail -1 "$1" | python3 -c "import json,sys; d=json.load(sys.stdin); print($2)" 2> /dev/null
 }
