@@ -93,12 +93,12 @@ static uint64_t word(const uint8_t *buf, int64_t off)
 /* Σ over the ring's slots of one int64 delta: the running total (GO-RUNTIME.md §7). */
 static int64_t ring_sum(const struct ms_layout *l, const uint8_t *ms, enum go_off_id field)
 {
-	int64_t sum = 0;
+	uint64_t sum = 0; /* modulo 2^64, as the runtime's own int64 sums wrap: no UB */
 
 	for (int i = 0; i < NSLOTS; i++)
-		sum += (int64_t)word(ms, l->o[OFF_MSTATS_HEAPSTATS_STATS] +
-						 i * l->o[OFF_HEAPSTATSDELTA_SIZE] + l->o[field]);
-	return sum;
+		sum += word(ms, l->o[OFF_MSTATS_HEAPSTATS_STATS] + i * l->o[OFF_HEAPSTATSDELTA_SIZE] +
+				l->o[field]);
+	return (int64_t)sum;
 }
 
 static void decode(const struct ms_layout *l, const uint8_t *gcc, const uint8_t *ms, uint32_t numgc,
