@@ -49,5 +49,7 @@ if [ "$name" = fuzz_gomem ]; then
 fi
 regress=tests/fuzz/regressions/$name
 [ -d "$regress" ] && cp -n "$regress"/* "$corpus/" 2>/dev/null || true
+# LEAKHOUND_FUZZ_SEED: the same mutations run after run (CI); unset, a new seed each time
 "$fuzzer" -max_total_time="$seconds" -max_len=8388608 -timeout=20 -rss_limit_mb=4096 \
+	${LEAKHOUND_FUZZ_SEED:+-seed="$LEAKHOUND_FUZZ_SEED"} \
 	-artifact_prefix="$OUTPUT/fuzz/$name-" -print_final_stats=1 "$corpus"

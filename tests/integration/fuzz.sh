@@ -13,7 +13,9 @@ fi
 for f in "$OUTPUT"/fuzz/fuzz_*; do
 	[ -x "$f" ] && [ -f "$f" ] || continue
 	name=$(basename "$f")
-	if OUTPUT=$OUTPUT tests/fuzz/run.sh "$f" "$seconds" > "$OUTPUT/fuzz/$name.log" 2>&1; then
+	# a fixed seed: the same mutations of the same seeds from run to run of CI
+	if OUTPUT=$OUTPUT LEAKHOUND_FUZZ_SEED=${LEAKHOUND_FUZZ_SEED:-1} tests/fuzz/run.sh "$f" \
+		"$seconds" > "$OUTPUT/fuzz/$name.log" 2>&1; then
 		runs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$OUTPUT/fuzz/$name.log")
 		pass "$name: ${runs:-?} inputs in ${seconds}s without a crash, leak or hang"
 	else
