@@ -62,7 +62,7 @@ struct goroutine {
 struct goroutine_snapshot {
 	struct goroutine *g; /* live goroutines (not _Gdead), in allgs order */
 	size_t n;
-	uint64_t *pcs;
+	uint64_t *pcs;	     /* never NULL in a snapshot taken, even one without a frame */
 	size_t npcs;
 	uint64_t allglen; /* entries of allgs, dead ones included */
 	uint32_t user;	  /* runtime.NumGoroutine's count */

@@ -724,6 +724,9 @@ int goroutines__snapshot(struct target *t, struct goroutine_snapshot *s)
 	/* nothing readable at all: the process went away under us */
 	if (!err && count && s->unreadable == count && kill(t->pid, 0))
 		err = -ESRCH;
+	/* pcs is never NULL in a snapshot: readers add pc_off to it whatever npcs */
+	if (!err && !s->pcs && !(s->pcs = calloc(1, sizeof(*s->pcs))))
+		err = -ENOMEM;
 out:
 	s->elapsed_ns = mono_ns() - start;
 	free(ptrs);

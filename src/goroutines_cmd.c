@@ -154,10 +154,7 @@ static int parse_opts(int argc, char **argv, struct gor_opts *o)
 
 static const uint64_t *g_pcs(const struct gor *gr, const struct goroutine *g)
 {
-	static const uint64_t none[1];
-
-	/* no pcs at all (every stack unreadable): an empty stack, not a NULL one */
-	return gr->s.pcs ? gr->s.pcs + g->pc_off : none;
+	return gr->s.pcs + g->pc_off;
 }
 
 /*

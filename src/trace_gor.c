@@ -725,8 +725,7 @@ static int current_frames(struct tracer *tr, const struct goroutine *x, struct f
 {
 	const struct goroutine_snapshot *gs = &tr->gor->gs;
 
-	/* no frames (gs->pcs may then be NULL: no arithmetic on it) */
-	if (!x || !x->npcs || (uint64_t)x->pc_off + x->npcs > gs->npcs)
+	if (!x || (uint64_t)x->pc_off + x->npcs > gs->npcs)
 		return 0;
 	return pcs_frames(tr, gs->pcs + x->pc_off, x->npcs, fr, MAX_FRAMES);
 }
