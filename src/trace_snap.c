@@ -64,21 +64,21 @@ static void put(const char *dir, const char *name, int err, const void *buf, siz
 	cJSON_AddStringToObject(missing, name, err == -ENOENT ? "not traced" : strerror(-err));
 }
 
-/* The goroutines now, or as the last report saw them: *when says which. */
-static int goroutines_pprof(struct tracer *tr, char **buf, size_t *len, const char **when)
+/*
+ * The goroutines as the collect just before (at since) read them, or, when it could not
+ * (a victim past reading), as the last report did: *when says which. Read here only
+ * with goroutine tracing off, which keeps no snapshot.
+ */
+static int goroutines_pprof(struct tracer *tr, uint64_t since, char **buf, size_t *len,
+			    const char **when)
 {
 	const struct goroutine_snapshot *s;
 	uint64_t at;
-	int err;
 
-	*when = "now";
-	err = goroutines_render(tr->t, GOROUTINES_PPROF, buf, len);
-	if (!err || tr->o.no_goroutines)
-		return err;
 	s = trace_gor_last_snapshot(tr, &at);
+	*when = !s || at >= since ? "now" : "last report";
 	if (!s)
-		return err;
-	*when = "last report";
+		return goroutines_render(tr->t, GOROUTINES_PPROF, buf, len);
 	return goroutines_render_from(tr->t, s, GOROUTINES_PPROF, buf, len);
 }
 
@@ -136,6 +136,7 @@ int trace_snapshot(struct tracer *tr, enum snap_reason r, const char *detail,
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	const char *when;
+	uint64_t since;
 	int err;
 
 	if (!so->dir)
@@ -146,6 +147,7 @@ int trace_snapshot(struct tracer *tr, enum snap_reason r, const char *detail,
 		return err;
 	}
 	/* the maps as they are now: a victim's entries stay until we detach */
+	since = trace_mono_ns();
 	err = trace_collect(tr);
 	if (err)
 		log_warn("process %d: snapshot with the last report's data", tr->t->pid);
@@ -158,7 +160,7 @@ int trace_snapshot(struct tracer *tr, enum snap_reason r, const char *detail,
 	free(buf);
 	buf = NULL;
 
-	err = goroutines_pprof(tr, (char **)&buf, &len, &when);
+	err = goroutines_pprof(tr, since, (char **)&buf, &len, &when);
 	put(tmp, "goroutine.pb.gz", err, buf, len, files, missing);
 	if (!err)
 		cJSON_AddStringToObject(meta, "goroutines_taken", when);
